@@ -10,7 +10,9 @@
 //! stores it properly.
 #![forbid(unsafe_code)]
 
+pub mod fsutil;
 mod registry;
+mod secure;
 mod time;
 mod yaml;
 
@@ -18,7 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use registry::{Kind, SettingDef, lookup, registry};
+pub use registry::{Kind, SettingDef, lookup, parse_byte_size, parse_port_range, registry};
+pub use secure::{INTERIM_SECURE_SETTINGS_FILE, SecureSettings, SecureSettingsError};
 pub use time::parse_time_value;
 
 /// Where a setting's value came from, so errors can point at it.

@@ -1,1 +1,43 @@
+//! Rampart's public-key infrastructure: generating a CA and node certificates (rcgen), reading
+//! and writing PEM and PKCS#12 material, building the rustls server configurations of the HTTP
+//! and transport layers from Elasticsearch's `xpack.security.*.ssl.*` settings, and reloading
+//! that material from disk when it changes.
+//!
+//! It must never accept a protocol older than TLS 1.2, and never fall back silently to no
+//! verification: a configuration that cannot be honoured is an error naming the file or setting.
 #![forbid(unsafe_code)]
+
+mod generate;
+mod p12;
+mod reload;
+mod tls;
+
+pub use generate::{CertificateAuthority, IssuedCertificate, KeyUsage, Validity};
+pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
+pub use reload::{ReloadOutcome, ReloadingServerConfig};
+pub use tls::{BuiltServerConfig, Layer, TlsError, build_server_config};
+
+use rustls::pki_types::CertificateDer;
+
+/// SHA-256 over a certificate's DER, as hex: the fingerprint Elasticsearch prints and
+/// `openssl x509 -fingerprint -sha256` shows (without the colons).
+pub fn sha256_fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.as_ref());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Encodes DER certificates as PEM.
+pub fn certificates_to_pem(certs: &[CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for cert in certs {
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}

@@ -1,0 +1,110 @@
+//! Secure settings: values that Elasticsearch keeps in its keystore (passwords, passphrases).
+//!
+//! Until the encrypted keystore lands (the certutil/keystore issue), auto-configuration keeps
+//! the secrets it generates in `config/secure-settings.json`, created owner-only (0600). The
+//! keystore issue migrates that file into `config/rampart.keystore` and removes it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::fsutil::{SECRET_FILE_MODE, write_atomic};
+
+pub const INTERIM_SECURE_SETTINGS_FILE: &str = "secure-settings.json";
+
+#[derive(Default)]
+pub struct SecureSettings {
+    values: BTreeMap<String, Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SecureSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values never reach a log.
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct SecureSettingsError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for SecureSettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for SecureSettingsError {}
+
+impl SecureSettings {
+    /// Loads the interim file from `config_dir`; a missing file means no secure settings.
+    pub fn load(config_dir: &Path) -> Result<SecureSettings, SecureSettingsError> {
+        let path = config_dir.join(INTERIM_SECURE_SETTINGS_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(SecureSettings::default());
+            }
+            Err(e) => {
+                return Err(SecureSettingsError {
+                    path,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        };
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(&text).map_err(|e| SecureSettingsError {
+                path: path.clone(),
+                message: format!(
+                    "not a valid secure settings file ({e}); restore it from a backup or remove it \
+                     and the certificates it unlocks under config/certs/"
+                ),
+            })?;
+        let values = map
+            .into_iter()
+            .map(|(k, v)| (k, Zeroizing::new(v)))
+            .collect();
+        Ok(SecureSettings { values })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|v| v.as_str())
+    }
+
+    pub fn insert(&mut self, name: &str, value: Zeroizing<String>) {
+        self.values.insert(name.to_string(), value);
+    }
+
+    pub fn save(&self, config_dir: &Path) -> std::io::Result<()> {
+        let map: BTreeMap<&str, &str> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let json = Zeroizing::new(serde_json::to_vec_pretty(&map).map_err(std::io::Error::other)?);
+        write_atomic(
+            &config_dir.join(INTERIM_SECURE_SETTINGS_FILE),
+            &json,
+            SECRET_FILE_MODE,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_never_debug_prints_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = SecureSettings::default();
+        s.insert("xpack.security.http.ssl.keystore.secure_password", Zeroizing::new("s3cret".into()));
+        s.save(dir.path()).expect("save");
+        let loaded = SecureSettings::load(dir.path()).expect("load");
+        assert_eq!(loaded.get("xpack.security.http.ssl.keystore.secure_password"), Some("s3cret"));
+        assert!(!format!("{loaded:?}").contains("s3cret"));
+    }
+}

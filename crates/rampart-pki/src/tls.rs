@@ -1,0 +1,433 @@
+//! rustls server configurations from `xpack.security.{http,transport}.ssl.*`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rampart_config::{SecureSettings, Settings};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use zeroize::Zeroizing;
+
+use crate::p12::read_pkcs12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Http,
+    Transport,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Http => "http",
+            Layer::Transport => "transport",
+        }
+    }
+
+    fn setting(self, suffix: &str) -> String {
+        format!("xpack.security.{}.ssl.{suffix}", self.name())
+    }
+}
+
+/// A TLS configuration problem, worded for the operator: it names the file or the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsError(pub String);
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+pub struct BuiltServerConfig {
+    pub config: Arc<ServerConfig>,
+    /// Every file the configuration was read from: what the reloader watches.
+    pub files: Vec<PathBuf>,
+    /// The certificate presented to clients.
+    pub leaf: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for BuiltServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltServerConfig")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_file(path: &Path, setting: &str) -> Result<Zeroizing<Vec<u8>>, TlsError> {
+    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+        TlsError(format!(
+            "cannot read [{}] configured by [{setting}]: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn pem_certificates(
+    path: &Path,
+    setting: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = read_file(path, setting)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            TlsError(format!(
+                "[{}] configured by [{setting}] is not a valid PEM certificate file: {e}",
+                path.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError(format!(
+            "[{}] configured by [{setting}] holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn pem_private_key(path: &Path, setting: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let bytes = read_file(path, setting)?;
+    if bytes
+        .windows(b"ENCRYPTED PRIVATE KEY".len())
+        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+        || bytes.windows(b"Proc-Type: 4,ENCRYPTED".len()).any(|w| w == b"Proc-Type: 4,ENCRYPTED")
+    {
+        return Err(TlsError(format!(
+            "the key [{}] configured by [{setting}] is encrypted, which Rampart cannot read yet \
+             (secure_key_passphrase arrives with the keystore): use a PKCS#12 keystore.path instead",
+            path.display()
+        )));
+    }
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        TlsError(format!(
+            "[{}] configured by [{setting}] is not a valid PEM private key: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Supported protocol versions from `supported_protocols`; validation in the settings registry
+/// already refused anything older than TLS 1.2.
+fn protocol_versions(
+    settings: &Settings,
+    layer: Layer,
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let setting = layer.setting("supported_protocols");
+    let mut versions = Vec::new();
+    for name in settings.get_list(&setting) {
+        match name.as_str() {
+            "TLSv1.3" => versions.push(&rustls::version::TLS13),
+            "TLSv1.2" => versions.push(&rustls::version::TLS12),
+            other => {
+                return Err(TlsError(format!(
+                    "[{setting}] lists [{other}]: only TLSv1.3 and TLSv1.2 are supported"
+                )));
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// The IANA name of a suite, as Elasticsearch's `cipher_suites` setting spells it.
+fn iana_name(suite: &rustls::SupportedCipherSuite) -> String {
+    format!("{:?}", suite.suite()).replace("TLS13_", "TLS_")
+}
+
+fn provider(settings: &Settings, layer: Layer) -> Result<CryptoProvider, TlsError> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let setting = layer.setting("cipher_suites");
+    let wanted = settings.get_list(&setting);
+    if wanted.is_empty() {
+        return Ok(provider);
+    }
+    let available: Vec<String> = provider.cipher_suites.iter().map(iana_name).collect();
+    for name in &wanted {
+        if !available.contains(name) {
+            tracing::warn!(
+                "[{setting}] lists [{name}], which Rampart does not offer (only AEAD suites of TLS 1.2 \
+                 and 1.3 are supported); it is ignored"
+            );
+        }
+    }
+    provider
+        .cipher_suites
+        .retain(|s| wanted.contains(&iana_name(s)));
+    if provider.cipher_suites.is_empty() {
+        return Err(TlsError(format!(
+            "[{setting}] leaves no usable cipher suite: list one or more of {}",
+            available.join(", ")
+        )));
+    }
+    Ok(provider)
+}
+
+/// Builds the server configuration of `layer` from the settings, reading every file fresh.
+pub fn build_server_config(
+    settings: &Settings,
+    secure: &SecureSettings,
+    layer: Layer,
+    config_dir: &Path,
+) -> Result<BuiltServerConfig, TlsError> {
+    let resolve = |p: String| config_dir.join(p);
+    let mut files = Vec::new();
+
+    let keystore_setting = layer.setting("keystore.path");
+    let key_setting = layer.setting("key");
+    let cert_setting = layer.setting("certificate");
+    let (key, chain, mut trusted) = match (
+        settings.get(&keystore_setting),
+        settings.get(&key_setting),
+        settings.get(&cert_setting),
+    ) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(TlsError(format!(
+                "both [{keystore_setting}] and PEM [{key_setting}]/[{cert_setting}] are set: keep one"
+            )));
+        }
+        (Some(keystore), None, None) => {
+            let path = resolve(keystore);
+            let bytes = read_file(&path, &keystore_setting)?;
+            files.push(path.clone());
+            let password = secure
+                .get(&layer.setting("keystore.secure_password"))
+                .unwrap_or("");
+            let contents = read_pkcs12(&bytes, password)
+                .map_err(|e| TlsError(format!("[{}] ({keystore_setting}): {e}", path.display())))?;
+            let (key, chain) = contents.key_and_chain.ok_or_else(|| {
+                TlsError(format!(
+                    "[{}] ({keystore_setting}) holds no private key with a certificate",
+                    path.display()
+                ))
+            })?;
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
+            (key, chain, contents.trusted)
+        }
+        (None, Some(key), Some(cert)) => {
+            let key_path = resolve(key);
+            let cert_path = resolve(cert);
+            let key = pem_private_key(&key_path, &key_setting)?;
+            let chain = pem_certificates(&cert_path, &cert_setting)?;
+            files.push(key_path);
+            files.push(cert_path);
+            (key, chain, Vec::new())
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(TlsError(format!(
+                "[{key_setting}] and [{cert_setting}] must be set together"
+            )));
+        }
+        (None, None, None) => {
+            return Err(TlsError(format!(
+                "TLS is enabled on the {} layer but no certificate is configured: set [{keystore_setting}], \
+                 or [{key_setting}] and [{cert_setting}]",
+                layer.name()
+            )));
+        }
+    };
+
+    let ca_setting = layer.setting("certificate_authorities");
+    for ca in settings.get_list(&ca_setting) {
+        let path = resolve(ca);
+        trusted.extend(pem_certificates(&path, &ca_setting)?);
+        files.push(path);
+    }
+    let truststore_setting = layer.setting("truststore.path");
+    if let Some(truststore) = settings.get(&truststore_setting) {
+        let path = resolve(truststore);
+        let bytes = read_file(&path, &truststore_setting)?;
+        let password = secure
+            .get(&layer.setting("truststore.secure_password"))
+            .unwrap_or("");
+        let contents = read_pkcs12(&bytes, password)
+            .map_err(|e| TlsError(format!("[{}] ({truststore_setting}): {e}", path.display())))?;
+        if !files.contains(&path) {
+            files.push(path);
+        }
+        trusted.extend(contents.trusted);
+    }
+
+    let versions = protocol_versions(settings, layer)?;
+    let builder = ServerConfig::builder_with_provider(Arc::new(provider(settings, layer)?))
+        .with_protocol_versions(&versions)
+        .map_err(|e| TlsError(format!("TLS settings of the {} layer: {e}", layer.name())))?;
+
+    let client_auth_setting = layer.setting("client_authentication");
+    let client_auth = settings
+        .get(&client_auth_setting)
+        .unwrap_or_else(|| "none".to_string());
+    let builder = if client_auth == "none" {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        for cert in &trusted {
+            roots.add(cert.clone()).map_err(|e| {
+                TlsError(format!(
+                    "a certificate authority of the {} layer is unusable: {e}",
+                    layer.name()
+                ))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(TlsError(format!(
+                "[{client_auth_setting}] is [{client_auth}] but no CA is configured to check client \
+                 certificates: set [{ca_setting}] or [{truststore_setting}]"
+            )));
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(provider(settings, layer)?),
+        );
+        let verifier = if client_auth == "optional" {
+            verifier.allow_unauthenticated()
+        } else {
+            verifier
+        };
+        builder.with_client_cert_verifier(verifier.build().map_err(|e| {
+            TlsError(format!(
+                "cannot verify client certificates on the {} layer: {e}",
+                layer.name()
+            ))
+        })?)
+    };
+
+    let leaf = chain[0].clone();
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        TlsError(format!(
+            "the private key and certificate of the {} layer ({}) do not form a usable pair: {e}",
+            layer.name(),
+            files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if layer == Layer::Http {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    Ok(BuiltServerConfig {
+        config: Arc::new(config),
+        files,
+        leaf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CertificateAuthority, KeyUsage, Validity, certificates_to_pem};
+
+    fn pem_key(der: &[u8]) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).expect("ascii"));
+            out.push('\n');
+        }
+        out.push_str("-----END PRIVATE KEY-----\n");
+        out
+    }
+
+    fn write_pem_pair(dir: &Path) -> CertificateAuthority {
+        let ca = CertificateAuthority::generate("ca", Validity::default()).expect("ca");
+        let leaf = ca
+            .issue("n", &["localhost".into()], &[], KeyUsage::Server, Validity::default())
+            .expect("leaf");
+        std::fs::write(dir.join("node.key"), pem_key(&leaf.key_pkcs8)).expect("key");
+        std::fs::write(dir.join("node.crt"), certificates_to_pem(&[leaf.certificate])).expect("crt");
+        std::fs::write(dir.join("ca.crt"), certificates_to_pem(&[ca.certificate().clone()]))
+            .expect("ca");
+        ca
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_pairs(pairs).expect("valid settings")
+    }
+
+    #[test]
+    fn pem_key_and_certificate_build_a_config() {
+        let dir = tempfile::tempdir().expect("tmp");
+        write_pem_pair(dir.path());
+        let s = settings(&[
+            ("xpack.security.http.ssl.key", "node.key"),
+            ("xpack.security.http.ssl.certificate", "node.crt"),
+        ]);
+        let built = build_server_config(&s, &SecureSettings::default(), Layer::Http, dir.path())
+            .expect("builds");
+        assert_eq!(built.files.len(), 2);
+        assert_eq!(built.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn missing_material_and_bad_combinations_are_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        write_pem_pair(dir.path());
+        let none = build_server_config(&settings(&[]), &SecureSettings::default(), Layer::Http, dir.path())
+            .expect_err("nothing configured");
+        assert!(none.0.contains("xpack.security.http.ssl.keystore.path"), "{none}");
+
+        let missing = build_server_config(
+            &settings(&[
+                ("xpack.security.http.ssl.key", "nope.key"),
+                ("xpack.security.http.ssl.certificate", "node.crt"),
+            ]),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect_err("missing file");
+        assert!(missing.0.contains("nope.key"), "{missing}");
+
+        let mismatched = build_server_config(
+            &settings(&[
+                ("xpack.security.http.ssl.key", "node.key"),
+                ("xpack.security.http.ssl.certificate", "ca.crt"),
+            ]),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect_err("key does not match certificate");
+        assert!(mismatched.0.contains("usable pair"), "{mismatched}");
+
+        let required_without_ca = build_server_config(
+            &settings(&[
+                ("xpack.security.http.ssl.key", "node.key"),
+                ("xpack.security.http.ssl.certificate", "node.crt"),
+                ("xpack.security.http.ssl.client_authentication", "required"),
+            ]),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect_err("no CA for client auth");
+        assert!(required_without_ca.0.contains("certificate_authorities"), "{required_without_ca}");
+    }
+
+    #[test]
+    fn cipher_suites_filter_and_refuse_an_empty_result() {
+        let dir = tempfile::tempdir().expect("tmp");
+        write_pem_pair(dir.path());
+        let base = [
+            ("xpack.security.http.ssl.key", "node.key"),
+            ("xpack.security.http.ssl.certificate", "node.crt"),
+        ];
+        let mut ok = base.to_vec();
+        ok.push(("xpack.security.http.ssl.cipher_suites", "TLS_AES_256_GCM_SHA384,TLS_RSA_WITH_RC4_128_MD5"));
+        let built = build_server_config(&settings(&ok), &SecureSettings::default(), Layer::Http, dir.path())
+            .expect("one usable suite");
+        assert_eq!(built.config.crypto_provider().cipher_suites.len(), 1);
+        let mut bad = base.to_vec();
+        bad.push(("xpack.security.http.ssl.cipher_suites", "TLS_RSA_WITH_RC4_128_MD5"));
+        let err = build_server_config(&settings(&bad), &SecureSettings::default(), Layer::Http, dir.path())
+            .expect_err("nothing usable");
+        assert!(err.0.contains("TLS_AES_128_GCM_SHA256"), "{err}");
+    }
+}
