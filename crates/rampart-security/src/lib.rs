@@ -1,1 +1,20 @@
+//! Rampart's security model: who is calling (authentication through a realm chain, with a
+//! credential cache) and whether they may run an action on the indices it names
+//! (authorization by roles and privileges).
+//!
+//! It owns credentials, users, realms, password hashing and roles. It must never depend on
+//! HTTP types: it sees credentials and actions, not requests, so the REST layer and the
+//! transport are judged by the same code.
 #![forbid(unsafe_code)]
+
+mod authc;
+mod authz;
+mod password;
+mod reserved;
+mod secret;
+
+pub use authc::{AuthcError, Authentication, Authenticator, Credentials, RealmRef, User};
+pub use authz::{AuthzError, authorize};
+pub use password::{CredentialCache, generate_password, hash_password, verify_password};
+pub use reserved::{RESERVED_USERS, ReservedUserStore};
+pub use secret::SecretString;

@@ -1,0 +1,123 @@
+//! The action vocabulary shared by every way into a node: each operation is an
+//! [`ActionRequest`] with an Elasticsearch action name (`cluster:monitor/main`, ...) and the
+//! index expressions it touches, answered by an [`ActionResponse`] or an [`EsError`] in
+//! Elasticsearch's error shape.
+//!
+//! This crate owns those types and nothing else: it must never depend on HTTP, TLS or storage,
+//! so the REST layer and the transport can both produce actions and security can judge them.
+#![forbid(unsafe_code)]
+
+use serde_json::{Value, json};
+
+/// An operation a node can execute. Authorization sees [`ActionRequest::name`] and
+/// [`ActionRequest::indices`], never a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRequest {
+    /// `GET /`: who this node is.
+    MainInfo,
+    /// `GET /_cluster/health`.
+    ClusterHealth { indices: Vec<String> },
+}
+
+impl ActionRequest {
+    /// Elasticsearch's action name, as roles and audit logs spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionRequest::MainInfo => "cluster:monitor/main",
+            ActionRequest::ClusterHealth { .. } => "cluster:monitor/health",
+        }
+    }
+
+    /// The index expressions the action touches (empty for cluster actions).
+    pub fn indices(&self) -> &[String] {
+        match self {
+            ActionRequest::MainInfo => &[],
+            ActionRequest::ClusterHealth { indices } => indices,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl ActionResponse {
+    pub fn ok(body: Value) -> Self {
+        ActionResponse { status: 200, body }
+    }
+}
+
+/// An error in Elasticsearch's shape:
+/// `{"error":{"root_cause":[{"type","reason"}],"type","reason"},"status":N}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsError {
+    pub status: u16,
+    pub error_type: &'static str,
+    pub reason: String,
+    /// Response headers the error requires, such as `WWW-Authenticate` on a 401.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl EsError {
+    pub fn new(status: u16, error_type: &'static str, reason: impl Into<String>) -> Self {
+        EsError {
+            status,
+            error_type,
+            reason: reason.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        EsError::new(400, "illegal_argument_exception", reason)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "error": {
+                "root_cause": [{"type": self.error_type, "reason": self.reason}],
+                "type": self.error_type,
+                "reason": self.reason,
+            },
+            "status": self.status,
+        })
+    }
+}
+
+impl std::fmt::Display for EsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}: {}", self.status, self.error_type, self.reason)
+    }
+}
+
+impl std::error::Error for EsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_json_has_elasticsearch_shape() {
+        let e = EsError::new(403, "security_exception", "nope");
+        assert_eq!(
+            e.to_json(),
+            json!({"error":{"root_cause":[{"type":"security_exception","reason":"nope"}],
+                   "type":"security_exception","reason":"nope"},"status":403})
+        );
+    }
+
+    #[test]
+    fn actions_carry_elasticsearch_names() {
+        assert_eq!(ActionRequest::MainInfo.name(), "cluster:monitor/main");
+        let health = ActionRequest::ClusterHealth { indices: vec!["logs-*".into()] };
+        assert_eq!(health.name(), "cluster:monitor/health");
+        assert_eq!(health.indices(), ["logs-*".to_string()]);
+    }
+}

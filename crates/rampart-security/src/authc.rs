@@ -1,0 +1,230 @@
+//! Authentication: turning presented credentials into an [`Authentication`] through the realm
+//! chain. Today the chain is the reserved realm; file, native, API-key and token realms join it
+//! with the authentication issue.
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Value, json};
+
+use crate::{CredentialCache, RESERVED_USERS, ReservedUserStore, SecretString, verify_password};
+
+/// What the caller presented, already separated from the transport it came over.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    None,
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+    /// A scheme this node does not support yet (`Bearer`, `ApiKey`, ...).
+    Unsupported {
+        scheme: String,
+    },
+    /// An `Authorization` header that could not be decoded.
+    Malformed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub username: String,
+    pub roles: Vec<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub metadata: Value,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealmRef {
+    pub name: &'static str,
+    pub realm_type: &'static str,
+}
+
+pub const RESERVED_REALM: RealmRef = RealmRef {
+    name: "reserved",
+    realm_type: "reserved",
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authentication {
+    pub user: User,
+    pub authentication_realm: RealmRef,
+    pub lookup_realm: RealmRef,
+    pub authentication_type: &'static str,
+}
+
+/// Why authentication failed. The messages name only what the caller sent, never whether a
+/// user exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthcError {
+    MissingCredentials,
+    Failed { username: String },
+    UnsupportedScheme { scheme: String },
+    Malformed,
+}
+
+impl AuthcError {
+    /// The reason Elasticsearch gives, for a request described as `what` (e.g. `REST request [/]`).
+    pub fn reason(&self, what: &str) -> String {
+        match self {
+            AuthcError::MissingCredentials => {
+                format!("missing authentication credentials for {what}")
+            }
+            AuthcError::Failed { username } => {
+                format!("unable to authenticate user [{username}] for {what}")
+            }
+            AuthcError::UnsupportedScheme { scheme } => format!(
+                "authentication scheme [{scheme}] is not supported yet for {what}: use Basic authentication"
+            ),
+            AuthcError::Malformed => {
+                format!("the Authorization header of {what} cannot be decoded")
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Authenticator {
+    reserved: Arc<ReservedUserStore>,
+    cache: CredentialCache,
+}
+
+/// Verifying against this keeps unknown users as slow as known ones.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        crate::hash_password(&SecretString::from("rampart-timing-decoy")).unwrap_or_default()
+    })
+}
+
+impl Authenticator {
+    pub fn new(reserved: Arc<ReservedUserStore>) -> Result<Self, String> {
+        Ok(Authenticator {
+            reserved,
+            cache: CredentialCache::new()?,
+        })
+    }
+
+    pub fn reserved_users(&self) -> &ReservedUserStore {
+        &self.reserved
+    }
+
+    fn reserved_authentication(username: &str) -> Option<Authentication> {
+        let (name, role) = RESERVED_USERS.iter().find(|(n, _)| *n == username)?;
+        Some(Authentication {
+            user: User {
+                username: name.to_string(),
+                roles: vec![role.to_string()],
+                full_name: None,
+                email: None,
+                metadata: json!({"_reserved": true}),
+                enabled: true,
+            },
+            authentication_realm: RESERVED_REALM,
+            lookup_realm: RESERVED_REALM,
+            authentication_type: "realm",
+        })
+    }
+
+    /// The cheap path: answers from the credential cache, or `None` when the slow path
+    /// ([`Authenticator::authenticate`], which hashes) is needed.
+    pub fn authenticate_cached(
+        &self,
+        credentials: &Credentials,
+    ) -> Option<Result<Authentication, AuthcError>> {
+        match credentials {
+            Credentials::Basic { username, password } => {
+                if self.cache.matches(username, password) {
+                    Self::reserved_authentication(username).map(Ok)
+                } else {
+                    None
+                }
+            }
+            _ => Some(self.authenticate(credentials)),
+        }
+    }
+
+    /// The full path; may run a password hash, so call it off the async executor.
+    pub fn authenticate(&self, credentials: &Credentials) -> Result<Authentication, AuthcError> {
+        match credentials {
+            Credentials::None => Err(AuthcError::MissingCredentials),
+            Credentials::Malformed => Err(AuthcError::Malformed),
+            Credentials::Unsupported { scheme } => Err(AuthcError::UnsupportedScheme {
+                scheme: scheme.clone(),
+            }),
+            Credentials::Basic { username, password } => {
+                let failed = || AuthcError::Failed {
+                    username: username.clone(),
+                };
+                let authentication = Self::reserved_authentication(username);
+                let hash = authentication
+                    .as_ref()
+                    .and_then(|_| self.reserved.password_hash(username));
+                match (authentication, hash) {
+                    (Some(authentication), Some(hash)) => {
+                        if verify_password(password, &hash) {
+                            self.cache.remember(username, password);
+                            Ok(authentication)
+                        } else {
+                            Err(failed())
+                        }
+                    }
+                    _ => {
+                        let _ = verify_password(password, decoy_hash());
+                        Err(failed())
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator() -> (tempfile::TempDir, Authenticator) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ReservedUserStore::open(dir.path()).expect("store");
+        store
+            .set_password("elastic", &SecretString::from("s3cret-pw"))
+            .expect("set");
+        let authn = Authenticator::new(Arc::new(store)).expect("authn");
+        (dir, authn)
+    }
+
+    fn basic(user: &str, pw: &str) -> Credentials {
+        Credentials::Basic {
+            username: user.to_string(),
+            password: SecretString::from(pw),
+        }
+    }
+
+    #[test]
+    fn elastic_authenticates_as_superuser_and_is_then_cached() {
+        let (_dir, authn) = authenticator();
+        let creds = basic("elastic", "s3cret-pw");
+        assert!(authn.authenticate_cached(&creds).is_none(), "cold cache");
+        let auth = authn.authenticate(&creds).expect("ok");
+        assert_eq!(auth.user.roles, vec!["superuser"]);
+        assert_eq!(auth.user.metadata, json!({"_reserved": true}));
+        assert!(matches!(authn.authenticate_cached(&creds), Some(Ok(_))));
+    }
+
+    #[test]
+    fn failures_do_not_reveal_whether_the_user_exists() {
+        let (_dir, authn) = authenticator();
+        let wrong_pw = authn.authenticate(&basic("elastic", "nope")).expect_err("bad pw");
+        let no_user = authn.authenticate(&basic("ghost", "nope")).expect_err("no user");
+        let no_pw_set = authn
+            .authenticate(&basic("kibana_system", "nope"))
+            .expect_err("no password set");
+        for (err, user) in [(wrong_pw, "elastic"), (no_user, "ghost"), (no_pw_set, "kibana_system")] {
+            assert_eq!(err.reason("REST request [/]"), format!("unable to authenticate user [{user}] for REST request [/]"));
+        }
+        assert_eq!(
+            authn.authenticate(&Credentials::None),
+            Err(AuthcError::MissingCredentials)
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The reserved realm's users (`elastic` and the built-in service users) and their password
+//! hashes, stored by the node under `data/_security/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use rampart_config::fsutil::{SECRET_FILE_MODE, write_atomic};
+use serde::{Deserialize, Serialize};
+
+use crate::{SecretString, hash_password};
+
+/// Reserved users and their roles, as in Elasticsearch.
+pub const RESERVED_USERS: &[(&str, &str)] = &[
+    ("elastic", "superuser"),
+    ("kibana_system", "kibana_system"),
+    ("logstash_system", "logstash_system"),
+    ("beats_system", "beats_system"),
+    ("apm_system", "apm_system"),
+    ("remote_monitoring_user", "remote_monitoring_collector"),
+];
+
+const FILE_NAME: &str = "reserved-users.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredUser {
+    password_hash: String,
+}
+
+#[derive(Debug)]
+pub struct ReservedUserStore {
+    path: PathBuf,
+    users: RwLock<BTreeMap<String, StoredUser>>,
+}
+
+impl ReservedUserStore {
+    /// Opens the store in `security_dir` (created owner-only if missing).
+    pub fn open(security_dir: &Path) -> Result<Self, String> {
+        let path = security_dir.join(FILE_NAME);
+        let users = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "{} is damaged ({e}): restore it from a backup, or remove it and set the \
+                     elastic password again with ELASTIC_PASSWORD",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(ReservedUserStore {
+            path,
+            users: RwLock::new(users),
+        })
+    }
+
+    pub fn is_reserved(username: &str) -> bool {
+        RESERVED_USERS.iter().any(|(name, _)| *name == username)
+    }
+
+    pub fn password_hash(&self, username: &str) -> Option<String> {
+        let users = match self.users.read() {
+            Ok(u) => u,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        users.get(username).map(|u| u.password_hash.clone())
+    }
+
+    /// Hashes and durably stores a reserved user's password.
+    pub fn set_password(&self, username: &str, password: &SecretString) -> Result<(), String> {
+        if !Self::is_reserved(username) {
+            return Err(format!("[{username}] is not a reserved user"));
+        }
+        let hash = hash_password(password)?;
+        let mut users = match self.users.write() {
+            Ok(u) => u,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = users.clone();
+        next.insert(
+            username.to_string(),
+            StoredUser {
+                password_hash: hash,
+            },
+        );
+        let json = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        write_atomic(&self.path, &json, SECRET_FILE_MODE)
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        *users = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify_password;
+
+    #[test]
+    fn passwords_persist_across_opens() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ReservedUserStore::open(dir.path()).expect("open");
+        assert!(store.password_hash("elastic").is_none());
+        store
+            .set_password("elastic", &SecretString::from("changeme1"))
+            .expect("set");
+        assert!(store.set_password("mallory", &SecretString::from("x")).is_err());
+        let reopened = ReservedUserStore::open(dir.path()).expect("reopen");
+        let hash = reopened.password_hash("elastic").expect("hash");
+        assert!(verify_password(&SecretString::from("changeme1"), &hash));
+    }
+}
