@@ -1,0 +1,499 @@
+//! Accepting connections: TLS (with a plain-text hint for `http://` on the HTTPS port) or plain
+//! HTTP, HTTP/1.1 with hyper, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rampart_action::{ActionResponse, EsError};
+use rampart_pki::ReloadingServerConfig;
+use rampart_security::{Credentials, SecretString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::headers::SecurityHeaders;
+use crate::routes::{Routed, Routes};
+use crate::{ActionHandler, RequestContext};
+
+const TLS_HANDSHAKE_BYTE: u8 = 0x16;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct HttpServerOptions {
+    /// `None` serves plain HTTP.
+    pub tls: Option<Arc<ReloadingServerConfig>>,
+    pub security_headers: SecurityHeaders,
+    pub max_content_length: usize,
+}
+
+pub struct HttpServer<H> {
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared<H>>,
+}
+
+impl<H> std::fmt::Debug for HttpServer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("listeners", &self.listeners)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<H> {
+    options: HttpServerOptions,
+    handler: Arc<H>,
+    routes: Routes,
+}
+
+impl<H: ActionHandler> HttpServer<H> {
+    pub fn new(listeners: Vec<TcpListener>, options: HttpServerOptions, handler: Arc<H>) -> Self {
+        HttpServer {
+            listeners,
+            shared: Arc::new(Shared {
+                options,
+                handler,
+                routes: Routes::new(),
+            }),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (up to 30 s), and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        let mut accept_tasks = Vec::new();
+        for listener in self.listeners {
+            let tx = conn_tx.clone();
+            accept_tasks.push(tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok(conn) => {
+                            if tx.send(conn).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off rather than spin.
+                            tracing::warn!("failed to accept an HTTP connection: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        drop(conn_tx);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                conn = conn_rx.recv() => match conn {
+                    Some((stream, addr)) => {
+                        let shared = Arc::clone(&self.shared);
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move { shared.serve_connection(stream, addr, watcher).await });
+                    }
+                    None => break,
+                },
+            }
+        }
+        for task in accept_tasks {
+            task.abort();
+        }
+        tracing::info!(
+            "stopped accepting HTTP connections; waiting for {} open connection(s) to finish",
+            graceful.count()
+        );
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight HTTP requests did not finish within {SHUTDOWN_GRACE:?}; closing them"
+            );
+        }
+    }
+}
+
+impl<H: ActionHandler> Shared<H> {
+    async fn serve_connection(self: Arc<Self>, stream: TcpStream, addr: SocketAddr, watcher: Watcher) {
+        let _ = stream.set_nodelay(true);
+        match &self.options.tls {
+            None => self.serve_http(TokioIo::new(stream), addr, watcher).await,
+            Some(tls) => {
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+                    Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_BYTE => {}
+                    Ok(Ok(1)) => return answer_plaintext_on_https(stream, addr).await,
+                    _ => return,
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        self.serve_http(TokioIo::new(tls_stream), addr, watcher).await
+                    }
+                    Ok(Err(e)) => tracing::debug!("TLS handshake with {addr} failed: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake with {addr} timed out"),
+                }
+            }
+        }
+    }
+
+    async fn serve_http<I>(self: Arc<Self>, io: I, addr: SocketAddr, watcher: Watcher)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let shared = Arc::clone(&self);
+        let service = hyper::service::service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            async move { Ok::<_, std::convert::Infallible>(shared.respond(req, addr).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let conn = builder.serve_connection(io, service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!("HTTP connection from {addr} ended with an error: {e}");
+        }
+    }
+
+    async fn respond(&self, req: Request<Incoming>, addr: SocketAddr) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let path = percent_encoding::percent_decode_str(parts.uri.path())
+            .decode_utf8_lossy()
+            .into_owned();
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let pretty = query
+            .iter()
+            .any(|(k, v)| k == "pretty" && v != "false");
+        let is_head = parts.method == Method::HEAD;
+        let security_endpoint = path.starts_with("/_security");
+
+        let format = match ResponseFormat::negotiate(&parts.headers) {
+            Ok(f) => f,
+            Err(e) => return self.finish(Err(e), ResponseFormat::Json, pretty, is_head, security_endpoint),
+        };
+        let context = RequestContext {
+            description: format!("REST request [{path}]"),
+            remote_addr: addr,
+        };
+        let credentials = credentials_from(&parts.headers);
+
+        let body = match Limited::new(body, self.options.max_content_length).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                let error = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    EsError::new(
+                        413,
+                        "content_too_long_exception",
+                        format!(
+                            "request body is larger than [http.max_content_length] ({} bytes)",
+                            self.options.max_content_length
+                        ),
+                    )
+                } else {
+                    EsError::bad_request(format!("cannot read the request body: {e}"))
+                };
+                return self.finish(Err(error), format, pretty, is_head, security_endpoint);
+            }
+        };
+        if !body.is_empty()
+            && let Err(e) = check_content_type(&parts.headers)
+        {
+            return self.finish(Err(e), format, pretty, is_head, security_endpoint);
+        }
+
+        let result = match self.routes.route(&parts.method, &path, &query, body.len()) {
+            Routed::Action(action) => self.handler.handle(action, credentials, context).await,
+            Routed::Invalid(error) => match self.handler.authenticate_only(credentials, context).await {
+                Ok(()) => Err(error),
+                Err(e) => Err(e),
+            },
+            Routed::NoRoute => match self.handler.authenticate_only(credentials, context).await {
+                Ok(()) => Err(EsError::bad_request(format!(
+                    "no handler found for uri [{path}] and method [{}]",
+                    parts.method
+                ))),
+                Err(e) => Err(e),
+            },
+            Routed::MethodNotAllowed(allowed) => {
+                match self.handler.authenticate_only(credentials, context).await {
+                    Ok(()) => {
+                        let allow = allowed
+                            .iter()
+                            .map(Method::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        Err(EsError::new(
+                            405,
+                            "method_not_allowed_exception",
+                            format!(
+                                "Incorrect HTTP method for uri [{path}] and method [{}], allowed: [{allow}]",
+                                parts.method
+                            ),
+                        )
+                        .with_header("allow", allow))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        self.finish(result, format, pretty, is_head, security_endpoint)
+    }
+
+    fn finish(
+        &self,
+        result: Result<ActionResponse, EsError>,
+        format: ResponseFormat,
+        pretty: bool,
+        is_head: bool,
+        security_endpoint: bool,
+    ) -> Response<Full<Bytes>> {
+        let (status, body, extra_headers, no_store) = match result {
+            Ok(response) => (response.status, response.body, Vec::new(), security_endpoint),
+            Err(error) => {
+                let no_store = security_endpoint || error.status == 401;
+                (error.status, error.to_json(), error.headers, no_store)
+            }
+        };
+        let mut bytes = if pretty {
+            serde_json::to_vec_pretty(&body)
+        } else {
+            serde_json::to_vec(&body)
+        }
+        .unwrap_or_default();
+        if pretty {
+            bytes.push(b'\n');
+        }
+        let content_length = bytes.len();
+        let mut response = Response::new(Full::new(if is_head { Bytes::new() } else { Bytes::from(bytes) }));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, format.content_type());
+        if is_head {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+        }
+        // Official clients refuse to talk to a server that does not name this product.
+        headers.insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+        self.options.security_headers.apply(headers);
+        if no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        for (name, value) in extra_headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.append(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// `http://` on the HTTPS port: read the request head, answer with a hint, close. Never served.
+async fn answer_plaintext_on_https(mut stream: TcpStream, addr: SocketAddr) {
+    tracing::warn!(
+        "received plaintext HTTP traffic on an HTTPS channel from {addr}: answered with a hint to use \
+         https:// and closed the connection"
+    );
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let body = "This is an HTTPS port: Rampart does not serve plain HTTP here.\n\
+                Retry with https://, trusting the cluster's CA, for example:\n  \
+                curl --cacert config/certs/http_ca.crt -u elastic https://localhost:9200/\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
+    use base64::Engine;
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Credentials::None;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Credentials::Unsupported {
+            scheme: scheme.chars().take(32).collect(),
+        };
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else {
+        return Credentials::Malformed;
+    };
+    let decoded = SecretString::new(String::from_utf8(decoded).unwrap_or_default());
+    match decoded.expose().split_once(':') {
+        Some((username, password)) if !username.is_empty() => Credentials::Basic {
+            username: username.to_string(),
+            password: SecretString::from(password),
+        },
+        _ => Credentials::Malformed,
+    }
+}
+
+/// The media types Elasticsearch accepts for request bodies.
+fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), EsError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(EsError::new(
+            406,
+            "media_type_header_exception",
+            "a request with a body needs a Content-Type header: use application/json",
+        ));
+    };
+    let value = value.to_str().unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json"
+        | "application/x-ndjson"
+        | "application/vnd.elasticsearch+json"
+        | "application/vnd.elasticsearch+x-ndjson" => {
+            compatible_with(value).map(|_| ())
+        }
+        _ => Err(EsError::new(
+            406,
+            "media_type_header_exception",
+            format!("Content-Type header [{value}] is not supported: use application/json"),
+        )),
+    }
+}
+
+/// The `compatible-with` version of a media type, if it names one; only 7 and 8 are served.
+fn compatible_with(value: &str) -> Result<Option<u8>, EsError> {
+    for param in value.split(';').skip(1) {
+        if let Some((name, v)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("compatible-with")
+        {
+            return match v.trim() {
+                "7" => Ok(Some(7)),
+                "8" => Ok(Some(8)),
+                other => Err(EsError::new(
+                    400,
+                    "media_type_header_exception",
+                    format!(
+                        "compatible-with=[{other}] is not supported: Rampart serves the Elasticsearch 8 \
+                         REST API (compatible-with=7 or 8)"
+                    ),
+                )),
+            };
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ResponseFormat {
+    Json,
+    Compatible(u8),
+}
+
+impl ResponseFormat {
+    fn negotiate(headers: &hyper::HeaderMap) -> Result<Self, EsError> {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        for media in accept.split(',') {
+            if media.trim().to_ascii_lowercase().starts_with("application/vnd.elasticsearch+json")
+                && let Some(version) = compatible_with(media)?
+            {
+                return Ok(ResponseFormat::Compatible(version));
+            }
+        }
+        Ok(ResponseFormat::Json)
+    }
+
+    fn content_type(self) -> HeaderValue {
+        match self {
+            ResponseFormat::Json => HeaderValue::from_static("application/json"),
+            ResponseFormat::Compatible(7) => {
+                HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=7")
+            }
+            ResponseFormat::Compatible(_) => {
+                HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=8")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded_and_others_classified() {
+        match credentials_from(&headers(&[("authorization", "Basic ZWxhc3RpYzpwdzpjb2xvbg==")])) {
+            Credentials::Basic { username, password } => {
+                assert_eq!(username, "elastic");
+                assert_eq!(password.expose(), "pw:colon");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(credentials_from(&headers(&[])), Credentials::None));
+        assert!(matches!(
+            credentials_from(&headers(&[("authorization", "Bearer abc")])),
+            Credentials::Unsupported { scheme } if scheme == "Bearer"
+        ));
+        assert!(matches!(
+            credentials_from(&headers(&[("authorization", "Basic !!!")])),
+            Credentials::Malformed
+        ));
+    }
+
+    #[test]
+    fn official_client_media_types_are_accepted() {
+        assert!(check_content_type(&headers(&[("content-type", "application/json")])).is_ok());
+        assert!(check_content_type(&headers(&[(
+            "content-type",
+            "application/vnd.elasticsearch+json; compatible-with=8"
+        )]))
+        .is_ok());
+        assert_eq!(check_content_type(&headers(&[("content-type", "text/plain")])).map_err(|e| e.status), Err(406));
+        let compat = ResponseFormat::negotiate(&headers(&[(
+            "accept",
+            "application/vnd.elasticsearch+json; compatible-with=8",
+        )]))
+        .expect("ok");
+        assert_eq!(compat.content_type(), "application/vnd.elasticsearch+json;compatible-with=8");
+        assert!(ResponseFormat::negotiate(&headers(&[(
+            "accept",
+            "application/vnd.elasticsearch+json; compatible-with=9",
+        )]))
+        .is_err());
+    }
+}
