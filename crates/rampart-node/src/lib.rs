@@ -1,1 +1,364 @@
+//! A Rampart node: the home layout, first-start security auto-configuration, bootstrap checks,
+//! the request pipeline, and starting and stopping the servers.
+//!
+//! This crate owns wiring and order: what happens at start, in which order, and what a failure
+//! at each step tells the operator. Logic that can be tested on its own belongs in the library
+//! crates it wires together.
 #![forbid(unsafe_code)]
+
+pub mod autoconfig;
+pub mod bootstrap;
+pub mod home;
+pub mod network;
+pub mod pipeline;
+pub mod state;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rampart_config::fsutil::{PUBLIC_FILE_MODE, write_atomic};
+use rampart_config::{SecureSettings, Settings, parse_byte_size, parse_time_value};
+use rampart_pki::{Layer, ReloadingServerConfig, build_server_config};
+use rampart_rest::{HttpServer, HttpServerOptions, SecurityHeaders};
+use rampart_security::{Authenticator, ReservedUserStore, SecretString};
+
+use crate::autoconfig::{Decision, FirstStart};
+use crate::bootstrap::Mode;
+use crate::home::{DataLock, Home};
+use crate::pipeline::{NodeIdentity, Pipeline};
+use crate::state::NodeState;
+
+/// Exit codes of `rampart start`, as documented in its `--help`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const REFUSED_ROOT: u8 = 77;
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Debug)]
+pub struct StartError {
+    pub exit_code: u8,
+    pub message: String,
+}
+
+fn config_error(message: impl Into<String>) -> StartError {
+    StartError {
+        exit_code: exit::CONFIG,
+        message: message.into(),
+    }
+}
+
+fn failure(message: impl Into<String>) -> StartError {
+    StartError {
+        exit_code: exit::FAILURE,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub home: PathBuf,
+    /// `-E key=value` arguments.
+    pub overrides: Vec<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn init_logging(home: &Home, cluster_name: &str) -> Result<(), StartError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, fmt};
+
+    let path = home.logs.join(format!("{cluster_name}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(&path)
+        .map_err(|e| failure(format!("cannot open the log file {}: {e}", path.display())))?;
+    let filter = EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(
+            fmt::layer()
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .try_init();
+    Ok(())
+}
+
+/// Starts a node and serves until SIGTERM or SIGINT.
+pub fn start(options: StartOptions) -> Result<(), StartError> {
+    // Absolute, so the paths printed and logged work from any directory.
+    let root = std::path::absolute(&options.home).map_err(|e| {
+        failure(format!("cannot resolve the home directory {}: {e}", options.home.display()))
+    })?;
+    let home = Home::new(root);
+    let settings = Settings::load(&home.config_file(), &options.overrides, &env)
+        .map_err(|e| config_error(e.to_string()))?;
+
+    let is_root = rustix::process::geteuid().is_root();
+    let root_allowed = bootstrap::check_not_root(is_root, env(bootstrap::ALLOW_ROOT_ENV).as_deref())
+        .map_err(|message| StartError {
+            exit_code: exit::REFUSED_ROOT,
+            message,
+        })?;
+
+    let home = home.with_settings(&settings);
+    let data_was_empty = autoconfig::data_is_empty(&home).map_err(failure)?;
+    home.create_dirs().map_err(failure)?;
+    let _data_lock = DataLock::acquire(&home.data).map_err(failure)?;
+    let cluster_name = settings.get("cluster.name").unwrap_or_default();
+    init_logging(&home, &cluster_name)?;
+    if root_allowed {
+        tracing::warn!(
+            "running as root because {} is set: never do this outside a disposable test machine",
+            bootstrap::ALLOW_ROOT_ENV
+        );
+    }
+    tracing::info!(
+        "starting Rampart {} in {} (data: {}, logs: {})",
+        env!("CARGO_PKG_VERSION"),
+        home.root.display(),
+        home.data.display(),
+        home.logs.display()
+    );
+
+    let http_addrs = network::bind_addresses(&settings, "http").map_err(config_error)?;
+    let transport_addrs = network::bind_addresses(&settings, "transport").map_err(config_error)?;
+    // Bind before auto-configuring, so the printed connection line names the real port.
+    let std_listeners = network::bind_range(&settings, "http.port", &http_addrs).map_err(failure)?;
+    let bound: Vec<SocketAddr> = std_listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+
+    let first_start = match autoconfig::decide(&settings, &home, data_was_empty) {
+        Decision::Configure => {
+            tracing::info!("first start: auto-configuring security (certificates, TLS, elastic password)");
+            let env_password = env("ELASTIC_PASSWORD").map(SecretString::new);
+            Some(autoconfig::configure(&home, &http_addrs, env_password).map_err(failure)?)
+        }
+        Decision::Skip(reason) => {
+            tracing::info!("security auto-configuration skipped: {reason}");
+            None
+        }
+    };
+    let settings = if first_start.is_some() {
+        Settings::load(&home.config_file(), &options.overrides, &env)
+            .map_err(|e| config_error(e.to_string()))?
+    } else {
+        settings
+    };
+    let secure = Arc::new(SecureSettings::load(&home.config).map_err(|e| config_error(e.to_string()))?);
+    let security_enabled = settings.get_bool("xpack.security.enabled");
+
+    let reserved = ReservedUserStore::open(&home.data.join("_security")).map_err(failure)?;
+    if let Some(first) = &first_start {
+        reserved.set_password("elastic", &first.password).map_err(failure)?;
+        print_first_start(first, &bound);
+    } else if security_enabled && reserved.password_hash("elastic").is_none() {
+        match env("ELASTIC_PASSWORD") {
+            Some(pw) => {
+                reserved
+                    .set_password("elastic", &SecretString::new(pw))
+                    .map_err(failure)?;
+                tracing::info!("set the elastic user's password from ELASTIC_PASSWORD");
+            }
+            None => tracing::warn!(
+                "the elastic user has no password, so nobody can log in: restart once with the \
+                 ELASTIC_PASSWORD environment variable set"
+            ),
+        }
+    }
+
+    let (mode, why) = bootstrap::mode(network::is_loopback_only(&transport_addrs), &settings);
+    let failures = bootstrap::run_checks(&settings, &bootstrap::SystemFacts::read());
+    match mode {
+        Mode::Production => {
+            tracing::info!("production mode: {why}");
+            if !failures.is_empty() {
+                let list: Vec<String> = failures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| format!("[{}/{}] {}: {}", i + 1, failures.len(), f.check, f.message))
+                    .collect();
+                return Err(config_error(format!(
+                    "bootstrap checks failed, so the node refuses to start in production mode:\n{}",
+                    list.join("\n")
+                )));
+            }
+        }
+        Mode::Development => {
+            tracing::info!("development mode: {why}");
+            for f in &failures {
+                tracing::warn!("bootstrap check [{}] would fail in production mode: {}", f.check, f.message);
+            }
+        }
+    }
+
+    let http_tls = tls_layer(&settings, &secure, &home, Layer::Http)?;
+    let transport_tls = tls_layer(&settings, &secure, &home, Layer::Transport)?;
+    if !security_enabled {
+        tracing::warn!(
+            "SECURITY IS DISABLED ([xpack.security.enabled: false]): anyone who can reach this node \
+             can read and change everything"
+        );
+    }
+    if http_tls.is_none() {
+        tracing::warn!(
+            "HTTP TLS IS DISABLED ([xpack.security.http.ssl.enabled: false]): passwords and data cross \
+             the network in clear text"
+        );
+    }
+
+    let state = NodeState::load_or_create(&home.data).map_err(failure)?;
+    let identity = NodeIdentity {
+        node_name: settings.get("node.name").unwrap_or_else(autoconfig::hostname),
+        cluster_name,
+        cluster_uuid: state.cluster_uuid,
+    };
+    let authenticator = if security_enabled {
+        Some(Arc::new(Authenticator::new(Arc::new(reserved)).map_err(failure)?))
+    } else {
+        None
+    };
+    let pipeline = Arc::new(Pipeline::new(authenticator, identity));
+
+    let max_content_length = parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
+        .map_err(config_error)?;
+    let options = HttpServerOptions {
+        security_headers: SecurityHeaders::from_settings(&settings, http_tls.is_some()).map_err(config_error)?,
+        tls: http_tls.clone(),
+        max_content_length: usize::try_from(max_content_length).unwrap_or(usize::MAX),
+    };
+    let reload_interval = if settings.get_bool("resource.reload.enabled") {
+        Some(
+            parse_time_value(&settings.get("resource.reload.interval.high").unwrap_or_default())
+                .map_err(config_error)?,
+        )
+    } else {
+        None
+    };
+    let portsfile = settings
+        .get_bool("node.portsfile")
+        .then(|| home.logs.join("http.ports"));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rampart")
+        .build()
+        .map_err(|e| failure(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for l in std_listeners {
+            l.set_nonblocking(true)
+                .map_err(|e| failure(format!("cannot configure the HTTP socket: {e}")))?;
+            listeners.push(
+                tokio::net::TcpListener::from_std(l)
+                    .map_err(|e| failure(format!("cannot register the HTTP socket: {e}")))?,
+            );
+        }
+        if let Some(interval) = reload_interval {
+            for tls in [&http_tls, &transport_tls].into_iter().flatten() {
+                tls.spawn_watcher(interval);
+            }
+        }
+        if let Some(path) = &portsfile {
+            let text: String = bound.iter().map(|a| format!("{a}\n")).collect();
+            write_atomic(path, text.as_bytes(), PUBLIC_FILE_MODE)
+                .map_err(|e| failure(format!("cannot write {}: {e}", path.display())))?;
+        }
+        tracing::info!(
+            "started: {} on {} ({} mode)",
+            if options.tls.is_some() { "HTTPS" } else { "HTTP" },
+            bound.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+            match mode {
+                Mode::Production => "production",
+                Mode::Development => "development",
+            }
+        );
+        HttpServer::new(listeners, options, pipeline)
+            .run(shutdown_signal())
+            .await;
+        if let Some(path) = &portsfile {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("stopped");
+        Ok::<(), StartError>(())
+    })?;
+    // Do not wait for stray blocking tasks (a bcrypt in flight) longer than needed.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    Ok(())
+}
+
+fn tls_layer(
+    settings: &Settings,
+    secure: &Arc<SecureSettings>,
+    home: &Home,
+    layer: Layer,
+) -> Result<Option<Arc<ReloadingServerConfig>>, StartError> {
+    if !settings.get_bool(&format!("xpack.security.{}.ssl.enabled", layer.name())) {
+        return Ok(None);
+    }
+    let (settings, secure, config_dir) = (settings.clone(), Arc::clone(secure), home.config.clone());
+    ReloadingServerConfig::new(layer.name(), move || {
+        build_server_config(&settings, &secure, layer, &config_dir)
+    })
+    .map(|c| Some(Arc::new(c)))
+    .map_err(|e| config_error(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => tracing::info!("received SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT: stopping"),
+        },
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); stop the node with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("received SIGINT: stopping");
+        }
+    }
+}
+
+/// Printed once to standard output, never to the log file.
+fn print_first_start(first: &FirstStart, bound: &[SocketAddr]) {
+    let host = match bound.iter().find(|a| a.ip().is_loopback() || a.ip().is_unspecified()) {
+        Some(a) => format!("localhost:{}", a.port()),
+        None => bound.first().map(|a| a.to_string()).unwrap_or_default(),
+    };
+    let rule = "-".repeat(78);
+    let password_lines = match &first.generated_password {
+        Some(pw) => format!(
+            "Password for the elastic user (shown only this once; keep it safe):\n  {}",
+            pw.expose()
+        ),
+        None => "Password for the elastic user: the one given in ELASTIC_PASSWORD".to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{rule}\n\
+         Rampart security features have been automatically configured!\n\
+         Authentication is enabled and cluster connections are encrypted.\n\n\
+         {password_lines}\n\n\
+         HTTP CA certificate SHA-256 fingerprint:\n  {}\n\n\
+         Connect with curl (it asks for the password):\n  curl --cacert {} -u elastic https://{host}/\n\
+         {rule}",
+        first.ca_fingerprint,
+        first.ca_path.display(),
+    );
+    let _ = out.flush();
+}

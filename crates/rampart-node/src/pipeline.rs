@@ -1,0 +1,141 @@
+//! The request pipeline every action goes through: authenticate, authorize, execute.
+
+use std::sync::Arc;
+
+use rampart_action::{ActionRequest, ActionResponse, EsError};
+use rampart_rest::{ActionHandler, RequestContext};
+use rampart_security::{AuthcError, Authentication, Authenticator, Credentials, authorize};
+use serde_json::json;
+
+/// The Elasticsearch REST API version Rampart answers as.
+pub const ES_COMPATIBLE_VERSION: &str = "8.17.0";
+
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub node_name: String,
+    pub cluster_name: String,
+    pub cluster_uuid: String,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    /// `None` when `xpack.security.enabled` is false: every request runs unauthenticated.
+    authenticator: Option<Arc<Authenticator>>,
+    identity: NodeIdentity,
+}
+
+fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
+    EsError::new(401, "security_exception", error.reason(&context.description))
+        .with_header("www-authenticate", r#"Basic realm="security", charset="UTF-8""#)
+}
+
+impl Pipeline {
+    pub fn new(authenticator: Option<Arc<Authenticator>>, identity: NodeIdentity) -> Self {
+        Pipeline {
+            authenticator,
+            identity,
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: Credentials,
+        context: &RequestContext,
+    ) -> Result<Option<Authentication>, EsError> {
+        let Some(authenticator) = &self.authenticator else {
+            return Ok(None);
+        };
+        let result = match authenticator.authenticate_cached(&credentials) {
+            Some(result) => result,
+            None => {
+                // Password hashing is deliberately slow: keep it off the async workers.
+                let authenticator = Arc::clone(authenticator);
+                tokio::task::spawn_blocking(move || authenticator.authenticate(&credentials))
+                    .await
+                    .map_err(|e| EsError::new(500, "exception", format!("authentication task failed: {e}")))?
+            }
+        };
+        match result {
+            Ok(authentication) => Ok(Some(authentication)),
+            Err(error) => {
+                tracing::debug!(
+                    "authentication failed for {} from {}",
+                    context.description,
+                    context.remote_addr
+                );
+                Err(unauthenticated(&error, context))
+            }
+        }
+    }
+
+    fn execute(&self, request: ActionRequest) -> Result<ActionResponse, EsError> {
+        match request {
+            ActionRequest::MainInfo => Ok(ActionResponse::ok(json!({
+                "name": self.identity.node_name,
+                "cluster_name": self.identity.cluster_name,
+                "cluster_uuid": self.identity.cluster_uuid,
+                "version": {
+                    "number": ES_COMPATIBLE_VERSION,
+                    "build_flavor": "default",
+                    "build_type": "rampart",
+                    "build_snapshot": false,
+                    "minimum_wire_compatibility_version": "7.17.0",
+                    "minimum_index_compatibility_version": "7.0.0",
+                },
+                "tagline": "You Know, for Search",
+                "rampart": { "version": env!("CARGO_PKG_VERSION") },
+            }))),
+            ActionRequest::ClusterHealth { indices } => {
+                // No index exists until the document store lands; a concrete name cannot match.
+                if let Some(missing) = indices.iter().find(|i| !i.contains('*') && *i != "_all") {
+                    return Err(EsError::new(
+                        404,
+                        "index_not_found_exception",
+                        format!("no such index [{missing}]"),
+                    ));
+                }
+                Ok(ActionResponse::ok(json!({
+                    "cluster_name": self.identity.cluster_name,
+                    "status": "green",
+                    "timed_out": false,
+                    "number_of_nodes": 1,
+                    "number_of_data_nodes": 1,
+                    "active_primary_shards": 0,
+                    "active_shards": 0,
+                    "relocating_shards": 0,
+                    "initializing_shards": 0,
+                    "unassigned_shards": 0,
+                    "unassigned_primary_shards": 0,
+                    "delayed_unassigned_shards": 0,
+                    "number_of_pending_tasks": 0,
+                    "number_of_in_flight_fetch": 0,
+                    "task_max_waiting_in_queue_millis": 0,
+                    "active_shards_percent_as_number": 100.0,
+                })))
+            }
+        }
+    }
+}
+
+impl ActionHandler for Pipeline {
+    async fn handle(
+        &self,
+        request: ActionRequest,
+        credentials: Credentials,
+        context: RequestContext,
+    ) -> Result<ActionResponse, EsError> {
+        if let Some(authentication) = self.authenticate(credentials, &context).await? {
+            authorize(&authentication, request.name(), request.indices())
+                .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
+        }
+        self.execute(request)
+    }
+
+    async fn authenticate_only(
+        &self,
+        credentials: Credentials,
+        context: RequestContext,
+    ) -> Result<(), EsError> {
+        self.authenticate(credentials, &context).await.map(|_| ())
+    }
+}
