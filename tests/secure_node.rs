@@ -1,0 +1,401 @@
+//! End to end: a real `rampart start` on ephemeral loopback ports, spoken to by curl, openssl
+//! and the official Python clients.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn fresh_home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[test]
+fn first_start_secures_the_node_and_prints_how_to_connect() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let password = node.printed_password();
+    assert!(password.len() >= 20, "strong password: {password}");
+    let out = node.stdout();
+    assert!(out.contains("HTTP CA certificate SHA-256 fingerprint"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "curl --cacert {} -u elastic https://localhost:{}/",
+            node.ca().display(),
+            node.port
+        )),
+        "{out}"
+    );
+    // The printed fingerprint is the CA's, as openssl computes it.
+    assert!(out.contains(&file_fingerprint(&node.ca())), "{out}");
+    assert!(!node.stderr().contains(&password), "the password never reaches the log");
+    let log = std::fs::read_to_string(dir.path().join("logs/rampart.log")).expect("log file");
+    assert!(!log.contains(&password), "the password never reaches the log file");
+    assert!(log.contains("development mode"), "{log}");
+
+    for file in ["http_ca.crt", "http.p12", "transport.p12"] {
+        assert!(dir.path().join("config/certs").join(file).exists(), "{file}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for secret in ["config/certs/http.p12", "config/certs/transport.p12", "config/secure-settings.json"] {
+        let mode = std::fs::metadata(dir.path().join(secret)).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{secret} is owner-only");
+    }
+
+    let ca = node.ca();
+    let ca = ca.to_str().expect("utf8");
+    let userpass = format!("elastic:{password}");
+    let ok = curl(&["--cacert", ca, "-u", &userpass, &node.url("/")]);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let info = ok.json();
+    assert_eq!(info["cluster_name"], "rampart");
+    assert_eq!(info["tagline"], "You Know, for Search");
+    assert!(info["version"]["number"].as_str().expect("number").starts_with("8."));
+    assert_eq!(info["rampart"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(ok.header("x-elastic-product").as_deref(), Some("Elasticsearch"));
+
+    let health = curl(&["--cacert", ca, "-u", &userpass, &node.url("/_cluster/health")]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "green");
+
+    // Without the CA, the handshake itself fails (curl's exit 60: peer certificate not trusted).
+    let untrusted = curl(&["-u", &userpass, &node.url("/")]);
+    assert_eq!(untrusted.exit_code, 60, "{}", untrusted.body);
+
+    let wrong = curl(&["--cacert", ca, "-u", "elastic:wrong-password", &node.url("/")]);
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        wrong.json(),
+        serde_json::json!({"error":{"root_cause":[{"type":"security_exception",
+            "reason":"unable to authenticate user [elastic] for REST request [/]"}],
+            "type":"security_exception",
+            "reason":"unable to authenticate user [elastic] for REST request [/]"},"status":401})
+    );
+    assert_eq!(
+        wrong.header("www-authenticate").as_deref(),
+        Some(r#"Basic realm="security", charset="UTF-8""#)
+    );
+    let anonymous = curl(&["--cacert", ca, &node.url("/_cluster/health")]);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        anonymous.json()["error"]["reason"],
+        "missing authentication credentials for REST request [/_cluster/health]"
+    );
+    // Unknown endpoints are not revealed to unauthenticated callers.
+    assert_eq!(curl(&["--cacert", ca, &node.url("/_no/such/endpoint")]).status, 401);
+    let unknown = curl(&["--cacert", ca, "-u", &userpass, &node.url("/_no/such/endpoint")]);
+    assert_eq!(unknown.status, 400);
+}
+
+#[test]
+fn every_response_carries_the_security_headers() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let ca = node.ca();
+    for args in [
+        vec!["--cacert", ca.to_str().expect("utf8"), &node.url("/")[..]],
+        vec!["--cacert", ca.to_str().expect("utf8"), "-u", "elastic:nope", &node.url("/")[..]],
+    ] {
+        let r = curl(&args);
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+        assert!(r.header("strict-transport-security").expect("hsts").contains("max-age="));
+        assert!(r.header("content-security-policy").expect("csp").contains("default-src 'none'"));
+    }
+    let r = curl(&["--cacert", ca.to_str().expect("utf8"), &node.url("/")]);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "401s are never cached");
+}
+
+#[test]
+fn only_tls_1_2_and_1_3_are_spoken() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let connect = format!("127.0.0.1:{}", node.port);
+    let s_client = |version: &str, extra: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &connect, version, "-CAfile"])
+            .arg(node.ca())
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok13, out13) = s_client("-tls1_3", &[]);
+    assert!(ok13 && out13.contains("New, TLSv1.3, Cipher is") && out13.contains("Verify return code: 0 (ok)"), "{out13}");
+    let (ok12, out12) = s_client("-tls1_2", &[]);
+    assert!(ok12 && out12.contains("New, TLSv1.2, Cipher is"), "{out12}");
+    // SECLEVEL=0 lets the client really offer TLS 1.1; the server must refuse it.
+    let (ok11, out11) = s_client("-tls1_1", &["-cipher", "DEFAULT:@SECLEVEL=0"]);
+    assert!(!ok11, "TLS 1.1 was accepted:\n{out11}");
+    assert!(out11.contains("New, (NONE), Cipher is (NONE)"), "{out11}");
+}
+
+#[test]
+fn plain_http_on_the_https_port_gets_a_hint_and_is_never_served() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let password = node.printed_password();
+    let r = curl(&["-u", &format!("elastic:{password}"), &format!("http://127.0.0.1:{}/", node.port)]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("https://"), "{}", r.body);
+    assert!(!r.body.contains("cluster_name"), "never served: {}", r.body);
+    assert!(node.stderr().contains("plaintext HTTP traffic on an HTTPS channel"));
+}
+
+#[test]
+fn official_python_clients_work_unpatched() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let password = node.printed_password();
+    for flavour in ["elasticsearch", "opensearch"] {
+        let out = run_ok(
+            Command::new(python())
+                .arg(python_script("client_info.py"))
+                .arg(flavour)
+                .arg(node.url(""))
+                .arg(node.ca())
+                .arg("elastic")
+                .arg(&password),
+        );
+        let result: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+        assert_eq!(result["info"]["tagline"], "You Know, for Search", "{flavour}");
+        assert_eq!(result["health"]["status"], "green", "{flavour}");
+        assert_eq!(result["ping"], true, "{flavour}");
+    }
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("client_bad_password.py"))
+            .arg(node.url(""))
+            .arg(node.ca()),
+    );
+    assert_eq!(out.trim(), "401 security_exception");
+}
+
+/// Makes a new key and certificate with openssl, signed by nobody (self-signed), and packs it
+/// as a PKCS#12 with `openssl pkcs12 -export`, the way an operator would replace one.
+fn openssl_p12(dir: &std::path::Path, name: &str, password: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let p12 = dir.join(format!("{name}.p12"));
+    run_ok(Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", &format!("/CN={name}"), "-addext", "subjectAltName=DNS:localhost",
+        "-keyout"]).arg(&key).arg("-out").arg(&crt));
+    run_ok(Command::new("openssl").args(["pkcs12", "-export", "-inkey"]).arg(&key).arg("-in").arg(&crt)
+        .arg("-out").arg(&p12).args(["-passout", &format!("pass:{password}")]));
+    let fingerprint = file_fingerprint(&crt);
+    (p12, fingerprint)
+}
+
+#[test]
+fn certificates_reload_from_disk_and_a_broken_replacement_keeps_the_old_one() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let original = served_fingerprint(node.port).expect("served");
+    let secure: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("config/secure-settings.json")).expect("secure"),
+    )
+    .expect("json");
+    let p12_password = secure["xpack.security.http.ssl.keystore.secure_password"]
+        .as_str()
+        .expect("password");
+    let work = tempfile::tempdir().expect("tmp");
+    let (replacement, expected) = openssl_p12(work.path(), "swapped", p12_password);
+    assert_ne!(original, expected);
+    let target = dir.path().join("config/certs/http.p12");
+    // Replace atomically, as a careful operator (or cert-manager) does.
+    let staged = dir.path().join("config/certs/.http.p12.new");
+    std::fs::copy(&replacement, &staged).expect("copy");
+    std::fs::rename(&staged, &target).expect("rename");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if served_fingerprint(node.port).as_deref() == Some(expected.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificate was not served within 10 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    std::fs::write(&target, b"not a PKCS#12 file").expect("break it");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !node.stderr().contains("cannot be used, so the previous material stays in use") {
+        assert!(Instant::now() < deadline, "no error logged:\n{}", node.stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let error_line = node
+        .stderr()
+        .lines()
+        .find(|l| l.contains("previous material stays in use"))
+        .expect("line")
+        .to_string();
+    assert!(error_line.contains("http.p12"), "names the file: {error_line}");
+    assert_eq!(served_fingerprint(node.port).as_deref(), Some(expected.as_str()));
+}
+
+#[test]
+fn later_starts_reuse_the_configuration_and_sigterm_stops_cleanly() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let password = node.printed_password();
+    let fingerprint = file_fingerprint(&node.ca());
+    let status = node.stop();
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    assert!(!dir.path().join("logs/http.ports").exists(), "ports file removed on stop");
+
+    let again = Node::start(dir.path(), &[], &[]);
+    assert!(!again.stdout().contains("Password for the elastic user"), "printed only once");
+    assert_eq!(file_fingerprint(&again.ca()), fingerprint, "same CA");
+    let ca = again.ca();
+    let r = curl(&["--cacert", ca.to_str().expect("utf8"), "-u", &format!("elastic:{password}"), &again.url("/")]);
+    assert_eq!(r.status, 200, "the first password still works: {}", r.body);
+    assert!(again.stderr().contains("security auto-configuration skipped"));
+}
+
+#[test]
+fn elastic_password_from_the_environment_is_used_and_not_echoed() {
+    let dir = fresh_home();
+    let chosen = "Chosen-by-operator-42";
+    let node = Node::start(dir.path(), &[], &[("ELASTIC_PASSWORD", chosen)]);
+    assert!(!node.stdout().contains(chosen));
+    assert!(node.stdout().contains("the one given in ELASTIC_PASSWORD"));
+    let ca = node.ca();
+    let r = curl(&["--cacert", ca.to_str().expect("utf8"), "-u", &format!("elastic:{chosen}"), &node.url("/")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn unknown_or_mistyped_settings_stop_the_start_with_the_key_the_file_and_the_fix() {
+    let dir = fresh_home();
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    let yml = dir.path().join("config/rampart.yml");
+    // The mistake from Camunda Optimize's guide: `.ssl.` left out.
+    std::fs::write(&yml, "xpack.security.http.key: path/to/server.key\n").expect("write");
+    let mut cmd = rampart(dir.path());
+    cmd.arg("start");
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown setting [xpack.security.http.key]"), "{err}");
+    assert!(err.contains(&yml.display().to_string()), "names the file: {err}");
+    assert!(err.contains("did you mean [xpack.security.http.ssl.key]"), "{err}");
+
+    std::fs::write(&yml, "xpack.security.http.ssl.keystore.password: hunter2\n").expect("write");
+    let mut cmd = rampart(dir.path());
+    cmd.arg("start");
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rampart keystore add xpack.security.http.ssl.keystore.secure_password"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    std::fs::remove_file(&yml).expect("rm");
+    let mut cmd = rampart(dir.path());
+    cmd.args(["start", "-E", "htp.port=9200"]);
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean [http.port]"));
+}
+
+#[test]
+fn running_as_root_is_refused_without_the_override() {
+    let dir = fresh_home();
+    let mut cmd = Command::new(rampart_bin());
+    cmd.arg("--home").arg(dir.path()).args(["start", "-E", "http.port=0"]).env_remove(ALLOW_ROOT_ENV);
+    if running_as_root() {
+        let out = start_expecting_exit(cmd);
+        assert_eq!(out.status.code(), Some(77));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refuses to run as root"), "{err}");
+        assert!(!dir.path().join("config/certs").exists(), "refused before writing anything");
+        // A near miss of the override is still refused.
+        let mut near = Command::new(rampart_bin());
+        near.arg("--home").arg(dir.path()).args(["start", "-E", "http.port=0"]).env(ALLOW_ROOT_ENV, "true");
+        assert_eq!(start_expecting_exit(near).status.code(), Some(77));
+    } else {
+        // Not root: the same command starts normally, so the check is not a blanket refusal.
+        let node = Node::start(dir.path(), &[], &[]);
+        assert!(node.port > 0);
+    }
+}
+
+#[test]
+fn production_mode_enforces_bootstrap_checks() {
+    // Binding the transport beyond loopback, without single-node discovery, is production mode.
+    let dir = fresh_home();
+    let mut cmd = rampart(dir.path());
+    cmd.args(["start", "-E", "http.port=0", "-E", "transport.host=0.0.0.0"]);
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bootstrap checks failed"), "{err}");
+    assert!(err.contains("discovery.seed_hosts"), "{err}");
+    assert!(err.contains("production mode"), "{err}");
+
+    let dir = fresh_home();
+    let mut cmd = rampart(dir.path());
+    cmd.args([
+        "start", "-E", "http.port=0", "-E", "transport.host=0.0.0.0",
+        "-E", "discovery.seed_hosts=127.0.0.2", "-E", "xpack.security.transport.ssl.enabled=false",
+    ]);
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Transport TLS must be enabled"), "{err}");
+
+    // The same node with single-node discovery is development mode: warnings, and it starts.
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &["transport.host=0.0.0.0", "discovery.type=single-node"], &[]);
+    assert!(node.stderr().contains("development mode: discovery.type is single-node"));
+}
+
+#[test]
+fn disabling_http_tls_serves_plain_http_with_a_loud_warning() {
+    let dir = fresh_home();
+    let node = Node::start(
+        dir.path(),
+        &["xpack.security.http.ssl.enabled=false", "xpack.security.transport.ssl.enabled=false"],
+        &[("ELASTIC_PASSWORD", "plain-text-pw")],
+    );
+    assert!(node.stderr().contains("HTTP TLS IS DISABLED"));
+    let r = curl(&["-u", "elastic:plain-text-pw", &format!("http://127.0.0.1:{}/", node.port)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+}
+
+#[test]
+fn pem_certificates_and_required_client_authentication() {
+    let dir = fresh_home();
+    let certs = dir.path().join("config/certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    let openssl = |args: &[&str]| run_ok(Command::new("openssl").current_dir(&certs).args(args));
+    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
+    for (name, ext) in [("node", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")] {
+        openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", &format!("/CN={name}"), "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")]);
+        std::fs::write(certs.join(format!("{name}.ext")), ext).expect("ext");
+        openssl(&["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.crt")]);
+    }
+    std::fs::write(
+        dir.path().join("config/rampart.yml"),
+        "xpack.security.http.ssl:\n  enabled: true\n  key: certs/node.key\n  certificate: certs/node.crt\n  \
+         certificate_authorities: [certs/ca.crt]\n  client_authentication: required\n\
+         xpack.security.transport.ssl.enabled: false\n",
+    )
+    .expect("yml");
+    let node = Node::start(dir.path(), &[], &[("ELASTIC_PASSWORD", "pem-node-pw")]);
+    let ca = certs.join("ca.crt");
+    let ca = ca.to_str().expect("utf8");
+    let without_cert = curl(&["--cacert", ca, "-u", "elastic:pem-node-pw", &node.url("/")]);
+    assert_ne!(without_cert.exit_code, 0, "no client certificate, no connection");
+    let cert = certs.join("client.crt");
+    let key = certs.join("client.key");
+    let with_cert = curl(&["--cacert", ca, "--cert", cert.to_str().expect("utf8"), "--key",
+        key.to_str().expect("utf8"), "-u", "elastic:pem-node-pw", &node.url("/")]);
+    assert_eq!(with_cert.status, 200, "{}", with_cert.body);
+}
