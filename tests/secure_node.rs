@@ -19,7 +19,10 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
     let password = node.printed_password();
     assert!(password.len() >= 20, "strong password: {password}");
     let out = node.stdout();
-    assert!(out.contains("HTTP CA certificate SHA-256 fingerprint"), "{out}");
+    assert!(
+        out.contains("HTTP CA certificate SHA-256 fingerprint"),
+        "{out}"
+    );
     assert!(
         out.contains(&format!(
             "curl --cacert {} -u elastic https://localhost:{}/",
@@ -30,17 +33,33 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
     );
     // The printed fingerprint is the CA's, as openssl computes it.
     assert!(out.contains(&file_fingerprint(&node.ca())), "{out}");
-    assert!(!node.stderr().contains(&password), "the password never reaches the log");
+    assert!(
+        !node.stderr().contains(&password),
+        "the password never reaches the log"
+    );
     let log = std::fs::read_to_string(dir.path().join("logs/rampart.log")).expect("log file");
-    assert!(!log.contains(&password), "the password never reaches the log file");
+    assert!(
+        !log.contains(&password),
+        "the password never reaches the log file"
+    );
     assert!(log.contains("development mode"), "{log}");
 
     for file in ["http_ca.crt", "http.p12", "transport.p12"] {
-        assert!(dir.path().join("config/certs").join(file).exists(), "{file}");
+        assert!(
+            dir.path().join("config/certs").join(file).exists(),
+            "{file}"
+        );
     }
     use std::os::unix::fs::PermissionsExt;
-    for secret in ["config/certs/http.p12", "config/certs/transport.p12", "config/secure-settings.json"] {
-        let mode = std::fs::metadata(dir.path().join(secret)).expect("meta").permissions().mode();
+    for secret in [
+        "config/certs/http.p12",
+        "config/certs/transport.p12",
+        "config/secure-settings.json",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(secret))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{secret} is owner-only");
     }
 
@@ -52,11 +71,25 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
     let info = ok.json();
     assert_eq!(info["cluster_name"], "rampart");
     assert_eq!(info["tagline"], "You Know, for Search");
-    assert!(info["version"]["number"].as_str().expect("number").starts_with("8."));
+    assert!(
+        info["version"]["number"]
+            .as_str()
+            .expect("number")
+            .starts_with("8.")
+    );
     assert_eq!(info["rampart"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(ok.header("x-elastic-product").as_deref(), Some("Elasticsearch"));
+    assert_eq!(
+        ok.header("x-elastic-product").as_deref(),
+        Some("Elasticsearch")
+    );
 
-    let health = curl(&["--cacert", ca, "-u", &userpass, &node.url("/_cluster/health")]);
+    let health = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        &userpass,
+        &node.url("/_cluster/health"),
+    ]);
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "green");
 
@@ -64,7 +97,13 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
     let untrusted = curl(&["-u", &userpass, &node.url("/")]);
     assert_eq!(untrusted.exit_code, 60, "{}", untrusted.body);
 
-    let wrong = curl(&["--cacert", ca, "-u", "elastic:wrong-password", &node.url("/")]);
+    let wrong = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        "elastic:wrong-password",
+        &node.url("/"),
+    ]);
     assert_eq!(wrong.status, 401);
     assert_eq!(
         wrong.json(),
@@ -84,8 +123,17 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
         "missing authentication credentials for REST request [/_cluster/health]"
     );
     // Unknown endpoints are not revealed to unauthenticated callers.
-    assert_eq!(curl(&["--cacert", ca, &node.url("/_no/such/endpoint")]).status, 401);
-    let unknown = curl(&["--cacert", ca, "-u", &userpass, &node.url("/_no/such/endpoint")]);
+    assert_eq!(
+        curl(&["--cacert", ca, &node.url("/_no/such/endpoint")]).status,
+        401
+    );
+    let unknown = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        &userpass,
+        &node.url("/_no/such/endpoint"),
+    ]);
     assert_eq!(unknown.status, 400);
 }
 
@@ -96,17 +144,38 @@ fn every_response_carries_the_security_headers() {
     let ca = node.ca();
     for args in [
         vec!["--cacert", ca.to_str().expect("utf8"), &node.url("/")[..]],
-        vec!["--cacert", ca.to_str().expect("utf8"), "-u", "elastic:nope", &node.url("/")[..]],
+        vec![
+            "--cacert",
+            ca.to_str().expect("utf8"),
+            "-u",
+            "elastic:nope",
+            &node.url("/")[..],
+        ],
     ] {
         let r = curl(&args);
-        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
         assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
         assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
-        assert!(r.header("strict-transport-security").expect("hsts").contains("max-age="));
-        assert!(r.header("content-security-policy").expect("csp").contains("default-src 'none'"));
+        assert!(
+            r.header("strict-transport-security")
+                .expect("hsts")
+                .contains("max-age=")
+        );
+        assert!(
+            r.header("content-security-policy")
+                .expect("csp")
+                .contains("default-src 'none'")
+        );
     }
     let r = curl(&["--cacert", ca.to_str().expect("utf8"), &node.url("/")]);
-    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "401s are never cached");
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "401s are never cached"
+    );
 }
 
 #[test]
@@ -122,10 +191,17 @@ fn only_tls_1_2_and_1_3_are_spoken() {
             .stdin(std::process::Stdio::null())
             .output()
             .expect("openssl s_client");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (ok13, out13) = s_client("-tls1_3", &[]);
-    assert!(ok13 && out13.contains("New, TLSv1.3, Cipher is") && out13.contains("Verify return code: 0 (ok)"), "{out13}");
+    assert!(
+        ok13 && out13.contains("New, TLSv1.3, Cipher is")
+            && out13.contains("Verify return code: 0 (ok)"),
+        "{out13}"
+    );
     let (ok12, out12) = s_client("-tls1_2", &[]);
     assert!(ok12 && out12.contains("New, TLSv1.2, Cipher is"), "{out12}");
     // SECLEVEL=0 lets the client really offer TLS 1.1; the server must refuse it.
@@ -139,11 +215,18 @@ fn plain_http_on_the_https_port_gets_a_hint_and_is_never_served() {
     let dir = fresh_home();
     let node = Node::start(dir.path(), &[], &[]);
     let password = node.printed_password();
-    let r = curl(&["-u", &format!("elastic:{password}"), &format!("http://127.0.0.1:{}/", node.port)]);
+    let r = curl(&[
+        "-u",
+        &format!("elastic:{password}"),
+        &format!("http://127.0.0.1:{}/", node.port),
+    ]);
     assert_eq!(r.status, 400);
     assert!(r.body.contains("https://"), "{}", r.body);
     assert!(!r.body.contains("cluster_name"), "never served: {}", r.body);
-    assert!(node.stderr().contains("plaintext HTTP traffic on an HTTPS channel"));
+    assert!(
+        node.stderr()
+            .contains("plaintext HTTP traffic on an HTTPS channel")
+    );
 }
 
 #[test]
@@ -162,7 +245,10 @@ fn official_python_clients_work_unpatched() {
                 .arg(&password),
         );
         let result: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
-        assert_eq!(result["info"]["tagline"], "You Know, for Search", "{flavour}");
+        assert_eq!(
+            result["info"]["tagline"], "You Know, for Search",
+            "{flavour}"
+        );
         assert_eq!(result["health"]["status"], "green", "{flavour}");
         assert_eq!(result["ping"], true, "{flavour}");
     }
@@ -181,11 +267,38 @@ fn openssl_p12(dir: &std::path::Path, name: &str, password: &str) -> (std::path:
     let key = dir.join(format!("{name}.key"));
     let crt = dir.join(format!("{name}.crt"));
     let p12 = dir.join(format!("{name}.p12"));
-    run_ok(Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-days", "2", "-subj", &format!("/CN={name}"), "-addext", "subjectAltName=DNS:localhost",
-        "-keyout"]).arg(&key).arg("-out").arg(&crt));
-    run_ok(Command::new("openssl").args(["pkcs12", "-export", "-inkey"]).arg(&key).arg("-in").arg(&crt)
-        .arg("-out").arg(&p12).args(["-passout", &format!("pass:{password}")]));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name}"),
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt),
+    );
+    run_ok(
+        Command::new("openssl")
+            .args(["pkcs12", "-export", "-inkey"])
+            .arg(&key)
+            .arg("-in")
+            .arg(&crt)
+            .arg("-out")
+            .arg(&p12)
+            .args(["-passout", &format!("pass:{password}")]),
+    );
     let fingerprint = file_fingerprint(&crt);
     (p12, fingerprint)
 }
@@ -216,14 +329,24 @@ fn certificates_reload_from_disk_and_a_broken_replacement_keeps_the_old_one() {
         if served_fingerprint(node.port).as_deref() == Some(expected.as_str()) {
             break;
         }
-        assert!(Instant::now() < deadline, "the new certificate was not served within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
     std::fs::write(&target, b"not a PKCS#12 file").expect("break it");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !node.stderr().contains("cannot be used, so the previous material stays in use") {
-        assert!(Instant::now() < deadline, "no error logged:\n{}", node.stderr());
+    while !node
+        .stderr()
+        .contains("cannot be used, so the previous material stays in use")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no error logged:\n{}",
+            node.stderr()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let error_line = node
@@ -232,8 +355,14 @@ fn certificates_reload_from_disk_and_a_broken_replacement_keeps_the_old_one() {
         .find(|l| l.contains("previous material stays in use"))
         .expect("line")
         .to_string();
-    assert!(error_line.contains("http.p12"), "names the file: {error_line}");
-    assert_eq!(served_fingerprint(node.port).as_deref(), Some(expected.as_str()));
+    assert!(
+        error_line.contains("http.p12"),
+        "names the file: {error_line}"
+    );
+    assert_eq!(
+        served_fingerprint(node.port).as_deref(),
+        Some(expected.as_str())
+    );
 }
 
 #[test]
@@ -244,15 +373,31 @@ fn later_starts_reuse_the_configuration_and_sigterm_stops_cleanly() {
     let fingerprint = file_fingerprint(&node.ca());
     let status = node.stop();
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
-    assert!(!dir.path().join("logs/http.ports").exists(), "ports file removed on stop");
+    assert!(
+        !dir.path().join("logs/http.ports").exists(),
+        "ports file removed on stop"
+    );
 
     let again = Node::start(dir.path(), &[], &[]);
-    assert!(!again.stdout().contains("Password for the elastic user"), "printed only once");
+    assert!(
+        !again.stdout().contains("Password for the elastic user"),
+        "printed only once"
+    );
     assert_eq!(file_fingerprint(&again.ca()), fingerprint, "same CA");
     let ca = again.ca();
-    let r = curl(&["--cacert", ca.to_str().expect("utf8"), "-u", &format!("elastic:{password}"), &again.url("/")]);
+    let r = curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        &format!("elastic:{password}"),
+        &again.url("/"),
+    ]);
     assert_eq!(r.status, 200, "the first password still works: {}", r.body);
-    assert!(again.stderr().contains("security auto-configuration skipped"));
+    assert!(
+        again
+            .stderr()
+            .contains("security auto-configuration skipped")
+    );
 }
 
 #[test]
@@ -263,7 +408,13 @@ fn elastic_password_from_the_environment_is_used_and_not_echoed() {
     assert!(!node.stdout().contains(chosen));
     assert!(node.stdout().contains("the one given in ELASTIC_PASSWORD"));
     let ca = node.ca();
-    let r = curl(&["--cacert", ca.to_str().expect("utf8"), "-u", &format!("elastic:{chosen}"), &node.url("/")]);
+    let r = curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        &format!("elastic:{chosen}"),
+        &node.url("/"),
+    ]);
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -279,9 +430,18 @@ fn unknown_or_mistyped_settings_stop_the_start_with_the_key_the_file_and_the_fix
     let out = start_expecting_exit(cmd);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown setting [xpack.security.http.key]"), "{err}");
-    assert!(err.contains(&yml.display().to_string()), "names the file: {err}");
-    assert!(err.contains("did you mean [xpack.security.http.ssl.key]"), "{err}");
+    assert!(
+        err.contains("unknown setting [xpack.security.http.key]"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&yml.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(
+        err.contains("did you mean [xpack.security.http.ssl.key]"),
+        "{err}"
+    );
 
     std::fs::write(&yml, "xpack.security.http.ssl.keystore.password: hunter2\n").expect("write");
     let mut cmd = rampart(dir.path());
@@ -289,7 +449,10 @@ fn unknown_or_mistyped_settings_stop_the_start_with_the_key_the_file_and_the_fix
     let out = start_expecting_exit(cmd);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rampart keystore add xpack.security.http.ssl.keystore.secure_password"), "{err}");
+    assert!(
+        err.contains("rampart keystore add xpack.security.http.ssl.keystore.secure_password"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2"), "{err}");
 
     std::fs::remove_file(&yml).expect("rm");
@@ -304,16 +467,25 @@ fn unknown_or_mistyped_settings_stop_the_start_with_the_key_the_file_and_the_fix
 fn running_as_root_is_refused_without_the_override() {
     let dir = fresh_home();
     let mut cmd = Command::new(rampart_bin());
-    cmd.arg("--home").arg(dir.path()).args(["start", "-E", "http.port=0"]).env_remove(ALLOW_ROOT_ENV);
+    cmd.arg("--home")
+        .arg(dir.path())
+        .args(["start", "-E", "http.port=0"])
+        .env_remove(ALLOW_ROOT_ENV);
     if running_as_root() {
         let out = start_expecting_exit(cmd);
         assert_eq!(out.status.code(), Some(77));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("refuses to run as root"), "{err}");
-        assert!(!dir.path().join("config/certs").exists(), "refused before writing anything");
+        assert!(
+            !dir.path().join("config/certs").exists(),
+            "refused before writing anything"
+        );
         // A near miss of the override is still refused.
         let mut near = Command::new(rampart_bin());
-        near.arg("--home").arg(dir.path()).args(["start", "-E", "http.port=0"]).env(ALLOW_ROOT_ENV, "true");
+        near.arg("--home")
+            .arg(dir.path())
+            .args(["start", "-E", "http.port=0"])
+            .env(ALLOW_ROOT_ENV, "true");
         assert_eq!(start_expecting_exit(near).status.code(), Some(77));
     } else {
         // Not root: the same command starts normally, so the check is not a blanket refusal.
@@ -338,8 +510,15 @@ fn production_mode_enforces_bootstrap_checks() {
     let dir = fresh_home();
     let mut cmd = rampart(dir.path());
     cmd.args([
-        "start", "-E", "http.port=0", "-E", "transport.host=0.0.0.0",
-        "-E", "discovery.seed_hosts=127.0.0.2", "-E", "xpack.security.transport.ssl.enabled=false",
+        "start",
+        "-E",
+        "http.port=0",
+        "-E",
+        "transport.host=0.0.0.0",
+        "-E",
+        "discovery.seed_hosts=127.0.0.2",
+        "-E",
+        "xpack.security.transport.ssl.enabled=false",
     ]);
     let out = start_expecting_exit(cmd);
     assert_eq!(out.status.code(), Some(78));
@@ -348,8 +527,15 @@ fn production_mode_enforces_bootstrap_checks() {
 
     // The same node with single-node discovery is development mode: warnings, and it starts.
     let dir = fresh_home();
-    let node = Node::start(dir.path(), &["transport.host=0.0.0.0", "discovery.type=single-node"], &[]);
-    assert!(node.stderr().contains("development mode: discovery.type is single-node"));
+    let node = Node::start(
+        dir.path(),
+        &["transport.host=0.0.0.0", "discovery.type=single-node"],
+        &[],
+    );
+    assert!(
+        node.stderr()
+            .contains("development mode: discovery.type is single-node")
+    );
 }
 
 #[test]
@@ -357,13 +543,23 @@ fn disabling_http_tls_serves_plain_http_with_a_loud_warning() {
     let dir = fresh_home();
     let node = Node::start(
         dir.path(),
-        &["xpack.security.http.ssl.enabled=false", "xpack.security.transport.ssl.enabled=false"],
+        &[
+            "xpack.security.http.ssl.enabled=false",
+            "xpack.security.transport.ssl.enabled=false",
+        ],
         &[("ELASTIC_PASSWORD", "plain-text-pw")],
     );
     assert!(node.stderr().contains("HTTP TLS IS DISABLED"));
-    let r = curl(&["-u", "elastic:plain-text-pw", &format!("http://127.0.0.1:{}/", node.port)]);
+    let r = curl(&[
+        "-u",
+        "elastic:plain-text-pw",
+        &format!("http://127.0.0.1:{}/", node.port),
+    ]);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.header("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    assert!(
+        r.header("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
 }
 
 #[test]
@@ -372,14 +568,59 @@ fn pem_certificates_and_required_client_authentication() {
     let certs = dir.path().join("config/certs");
     std::fs::create_dir_all(&certs).expect("mkdir");
     let openssl = |args: &[&str]| run_ok(Command::new("openssl").current_dir(&certs).args(args));
-    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
-    for (name, ext) in [("node", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")] {
-        openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", &format!("/CN={name}"), "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    for (name, ext) in [
+        ("node", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
         std::fs::write(certs.join(format!("{name}.ext")), ext).expect("ext");
-        openssl(&["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.crt")]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.crt"),
+        ]);
     }
     std::fs::write(
         dir.path().join("config/rampart.yml"),
@@ -392,10 +633,22 @@ fn pem_certificates_and_required_client_authentication() {
     let ca = certs.join("ca.crt");
     let ca = ca.to_str().expect("utf8");
     let without_cert = curl(&["--cacert", ca, "-u", "elastic:pem-node-pw", &node.url("/")]);
-    assert_ne!(without_cert.exit_code, 0, "no client certificate, no connection");
+    assert_ne!(
+        without_cert.exit_code, 0,
+        "no client certificate, no connection"
+    );
     let cert = certs.join("client.crt");
     let key = certs.join("client.key");
-    let with_cert = curl(&["--cacert", ca, "--cert", cert.to_str().expect("utf8"), "--key",
-        key.to_str().expect("utf8"), "-u", "elastic:pem-node-pw", &node.url("/")]);
+    let with_cert = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+        "-u",
+        "elastic:pem-node-pw",
+        &node.url("/"),
+    ]);
     assert_eq!(with_cert.status, 200, "{}", with_cert.body);
 }

@@ -22,7 +22,9 @@ pub fn rampart_bin() -> &'static str {
 pub fn rampart(home: &Path) -> Command {
     let mut cmd = Command::new(rampart_bin());
     cmd.arg("--home").arg(home);
-    cmd.env_remove("ELASTIC_PASSWORD").env_remove(ALLOW_ROOT_ENV).env_remove("RAMPART_HOME");
+    cmd.env_remove("ELASTIC_PASSWORD")
+        .env_remove(ALLOW_ROOT_ENV)
+        .env_remove("RAMPART_HOME");
     if running_as_root() {
         cmd.env(ALLOW_ROOT_ENV, ALLOW_ROOT_VALUE);
     }
@@ -78,10 +80,21 @@ impl Node {
             {
                 return port.parse().expect("port");
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
-                panic!("rampart exited with {status} before serving:\n{}", self.stderr());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().expect("wait"))
+            {
+                panic!(
+                    "rampart exited with {status} before serving:\n{}",
+                    self.stderr()
+                );
             }
-            assert!(Instant::now() < deadline, "rampart did not start:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "rampart did not start:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -116,7 +129,10 @@ impl Node {
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -168,14 +184,15 @@ pub struct CurlResponse {
 
 impl CurlResponse {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 }
@@ -216,7 +233,9 @@ pub fn python() -> PathBuf {
 }
 
 pub fn python_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(name)
 }
 
 /// The SHA-256 fingerprint (lowercase hex) of the certificate a fresh TLS connection is served.

@@ -116,7 +116,9 @@ mod tests {
     #[test]
     fn actions_carry_elasticsearch_names() {
         assert_eq!(ActionRequest::MainInfo.name(), "cluster:monitor/main");
-        let health = ActionRequest::ClusterHealth { indices: vec!["logs-*".into()] };
+        let health = ActionRequest::ClusterHealth {
+            indices: vec!["logs-*".into()],
+        };
         assert_eq!(health.name(), "cluster:monitor/health");
         assert_eq!(health.indices(), ["logs-*".to_string()]);
     }

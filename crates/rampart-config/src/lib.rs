@@ -408,8 +408,9 @@ mod tests {
     }
 
     fn fxhash(s: &str) -> u64 {
-        s.bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+        s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        })
     }
 
     #[test]
@@ -434,8 +435,11 @@ mod tests {
 
     #[test]
     fn env_placeholders_resolve_with_defaults() {
-        let s = load_yaml("node.name: ${NODE_NAME}\ncluster.name: ${MISSING:fallback}\n", &[])
-            .expect("valid");
+        let s = load_yaml(
+            "node.name: ${NODE_NAME}\ncluster.name: ${MISSING:fallback}\n",
+            &[],
+        )
+        .expect("valid");
         assert_eq!(s.get("node.name").as_deref(), Some("from-env"));
         assert_eq!(s.get("cluster.name").as_deref(), Some("fallback"));
         let err = load_yaml("node.name: ${NOT_SET_ANYWHERE}\n", &[]).expect_err("unresolved");
@@ -453,17 +457,17 @@ mod tests {
             "{msg}"
         );
         let err = load_yaml("", &["htp.port=9200"]).expect_err("unknown");
-        assert!(err.to_string().contains("did you mean [http.port]"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean [http.port]"),
+            "{err}"
+        );
         assert!(err.to_string().contains("command line"), "{err}");
     }
 
     #[test]
     fn secrets_in_plain_yaml_are_refused_with_the_keystore_command() {
-        let err = load_yaml(
-            "xpack.security.http.ssl.keystore.password: hunter2\n",
-            &[],
-        )
-        .expect_err("secret");
+        let err = load_yaml("xpack.security.http.ssl.keystore.password: hunter2\n", &[])
+            .expect_err("secret");
         let msg = err.to_string();
         assert!(
             msg.contains("rampart keystore add xpack.security.http.ssl.keystore.secure_password"),
@@ -471,13 +475,16 @@ mod tests {
         );
         assert!(!msg.contains("hunter2"), "never echo the secret: {msg}");
         let err = load_yaml("bootstrap.password: hunter2\n", &[]).expect_err("secret");
-        assert!(err.to_string().contains("rampart keystore add bootstrap.password"));
+        assert!(
+            err.to_string()
+                .contains("rampart keystore add bootstrap.password")
+        );
     }
 
     #[test]
     fn overrides_win_over_the_file() {
-        let s = load_yaml("http.port: 9201\n", &["http.port=9999", "node.name=a=b"])
-            .expect("valid");
+        let s =
+            load_yaml("http.port: 9201\n", &["http.port=9999", "node.name=a=b"]).expect("valid");
         assert_eq!(s.get("http.port").as_deref(), Some("9999"));
         assert_eq!(s.get("node.name").as_deref(), Some("a=b"));
         assert_eq!(s.source_of("http.port"), Source::CommandLine);

@@ -139,7 +139,11 @@ pub fn parse_byte_size(s: &str) -> Result<u64, String> {
 fn ssl_layer(defs: &mut Vec<SettingDef>, layer: &str, client_auth_default: &'static str) {
     let prefix = format!("xpack.security.{layer}.ssl.");
     let mut add = |suffix: &str, kind: Kind, default: Option<&'static str>| {
-        defs.push(SettingDef::plain(format!("{prefix}{suffix}"), kind, default))
+        defs.push(SettingDef::plain(
+            format!("{prefix}{suffix}"),
+            kind,
+            default,
+        ))
     };
     add("enabled", Kind::Bool, Some("false"));
     add("key", Kind::String, None);
@@ -159,7 +163,11 @@ fn ssl_layer(defs: &mut Vec<SettingDef>, layer: &str, client_auth_default: &'sta
         Kind::Enum(&["full", "certificate", "none"]),
         Some("full"),
     );
-    add("supported_protocols", Kind::TlsProtocols, Some("TLSv1.3,TLSv1.2"));
+    add(
+        "supported_protocols",
+        Kind::TlsProtocols,
+        Some("TLSv1.3,TLSv1.2"),
+    );
     add("cipher_suites", Kind::List, None);
     // Secrets: the secure_* names belong in the keystore, and the legacy plain names are
     // refused with the secure name to use instead.
@@ -215,7 +223,11 @@ pub fn registry() -> &'static [SettingDef] {
         };
         // Rampart extensions: response headers that harden every HTTP answer. An empty value
         // leaves that header out.
-        add("rampart.http.security_headers.enabled", Kind::Bool, Some("true"));
+        add(
+            "rampart.http.security_headers.enabled",
+            Kind::Bool,
+            Some("true"),
+        );
         add(
             "rampart.http.security_headers.strict_transport_security",
             Kind::String,

@@ -101,10 +101,16 @@ mod tests {
     fn round_trips_and_never_debug_prints_values() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = SecureSettings::default();
-        s.insert("xpack.security.http.ssl.keystore.secure_password", Zeroizing::new("s3cret".into()));
+        s.insert(
+            "xpack.security.http.ssl.keystore.secure_password",
+            Zeroizing::new("s3cret".into()),
+        );
         s.save(dir.path()).expect("save");
         let loaded = SecureSettings::load(dir.path()).expect("load");
-        assert_eq!(loaded.get("xpack.security.http.ssl.keystore.secure_password"), Some("s3cret"));
+        assert_eq!(
+            loaded.get("xpack.security.http.ssl.keystore.secure_password"),
+            Some("s3cret")
+        );
         assert!(!format!("{loaded:?}").contains("s3cret"));
     }
 }

@@ -45,9 +45,8 @@ fn walk(
     match node {
         Yaml::Mapping(map) => {
             for (k, v) in map {
-                let k = scalar(&k).ok_or_else(|| {
-                    syntax(format!("a key under [{prefix}] is not a plain name"))
-                })?;
+                let k = scalar(&k)
+                    .ok_or_else(|| syntax(format!("a key under [{prefix}] is not a plain name")))?;
                 let key = if prefix.is_empty() {
                     k
                 } else {
@@ -59,9 +58,11 @@ fn walk(
         Yaml::Sequence(items) => {
             let mut values = Vec::with_capacity(items.len());
             for item in &items {
-                values.push(scalar(item).ok_or_else(|| {
-                    syntax(format!("[{prefix}] must be a list of plain values"))
-                })?);
+                values.push(
+                    scalar(item).ok_or_else(|| {
+                        syntax(format!("[{prefix}] must be a list of plain values"))
+                    })?,
+                );
             }
             out.push((prefix, Value::List(values)));
         }

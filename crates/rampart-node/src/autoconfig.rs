@@ -88,7 +88,10 @@ pub fn configure(
     if !host.is_empty() && host != "localhost" {
         dns.push(host.clone());
     }
-    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+    let mut ips = vec![
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
     let mut add_ip = |ip: IpAddr| {
         if !ip.is_unspecified() && !ips.contains(&ip) {
             ips.push(ip);
@@ -106,7 +109,8 @@ pub fn configure(
         }
     }
 
-    let gen_err = |what: &str, e: rampart_pki::GenerationError| format!("cannot generate the {what}: {e}");
+    let gen_err =
+        |what: &str, e: rampart_pki::GenerationError| format!("cannot generate the {what}: {e}");
     let http_ca = CertificateAuthority::generate(
         "Rampart security auto-configuration HTTP CA",
         Validity { days: 1095 },
@@ -121,7 +125,13 @@ pub fn configure(
     )
     .map_err(|e| gen_err("transport CA", e))?;
     let transport_cert = transport_ca
-        .issue(&host, &dns, &ips, KeyUsage::ServerAndClient, Validity { days: 730 })
+        .issue(
+            &host,
+            &dns,
+            &ips,
+            KeyUsage::ServerAndClient,
+            Validity { days: 730 },
+        )
         .map_err(|e| gen_err("transport certificate", e))?;
 
     let http_password = random_password()?;
@@ -136,7 +146,10 @@ pub fn configure(
     let transport_p12 = write_pkcs12(
         "transport",
         &transport_cert.key_pkcs8,
-        &[transport_cert.certificate.clone(), transport_ca.certificate().clone()],
+        &[
+            transport_cert.certificate.clone(),
+            transport_ca.certificate().clone(),
+        ],
         &[("transport_ca", transport_ca.certificate().clone())],
         &transport_password,
     )?;
@@ -173,7 +186,10 @@ pub fn configure(
     }
 
     let mut secure = SecureSettings::load(&home.config).map_err(|e| e.to_string())?;
-    secure.insert("xpack.security.http.ssl.keystore.secure_password", http_password);
+    secure.insert(
+        "xpack.security.http.ssl.keystore.secure_password",
+        http_password,
+    );
     secure.insert(
         "xpack.security.transport.ssl.keystore.secure_password",
         transport_password.clone(),
@@ -182,9 +198,12 @@ pub fn configure(
         "xpack.security.transport.ssl.truststore.secure_password",
         transport_password,
     );
-    secure
-        .save(&home.config)
-        .map_err(|e| format!("cannot write the secure settings in {}: {e}", home.config.display()))?;
+    secure.save(&home.config).map_err(|e| {
+        format!(
+            "cannot write the secure settings in {}: {e}",
+            home.config.display()
+        )
+    })?;
     fs::rename(&staging, &certs).map_err(|e| write_err(&certs, e))?;
     fs::File::open(&home.config)
         .and_then(|d| d.sync_all())
@@ -254,9 +273,13 @@ mod tests {
         let home = Home::new(dir.path().to_path_buf());
         let none = Settings::from_pairs(&[]).expect("s");
         assert_eq!(decide(&none, &home, true), Decision::Configure);
-        assert!(matches!(decide(&none, &home, false), Decision::Skip(r) if r.contains("not empty")));
+        assert!(
+            matches!(decide(&none, &home, false), Decision::Skip(r) if r.contains("not empty"))
+        );
         let explicit = Settings::from_pairs(&[("xpack.security.enabled", "false")]).expect("s");
-        assert!(matches!(decide(&explicit, &home, true), Decision::Skip(r) if r.contains("xpack.security.enabled")));
+        assert!(
+            matches!(decide(&explicit, &home, true), Decision::Skip(r) if r.contains("xpack.security.enabled"))
+        );
         fs::create_dir_all(home.config.join("certs")).expect("mkdir");
         assert!(matches!(decide(&none, &home, true), Decision::Skip(r) if r.contains("certs")));
     }
@@ -270,7 +293,8 @@ mod tests {
         let first = configure(&home, &[IpAddr::V4(Ipv4Addr::LOCALHOST)], None).expect("configure");
         assert!(first.generated_password.is_some());
         assert_eq!(first.ca_fingerprint.len(), 64);
-        let settings = Settings::load(&home.config_file(), &[], &|_| None).expect("still valid yaml");
+        let settings =
+            Settings::load(&home.config_file(), &[], &|_| None).expect("still valid yaml");
         assert_eq!(settings.get("cluster.name").as_deref(), Some("kept"));
         assert!(settings.get_bool("xpack.security.http.ssl.enabled"));
         let secure = SecureSettings::load(&home.config).expect("secure");
@@ -279,8 +303,15 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{layer:?}: {e}"));
         }
         use std::os::unix::fs::PermissionsExt;
-        for secret in ["certs/http.p12", "certs/transport.p12", "secure-settings.json"] {
-            let mode = fs::metadata(home.config.join(secret)).expect("meta").permissions().mode();
+        for secret in [
+            "certs/http.p12",
+            "certs/transport.p12",
+            "secure-settings.json",
+        ] {
+            let mode = fs::metadata(home.config.join(secret))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{secret}");
         }
         let leftovers: Vec<_> = fs::read_dir(&home.config)

@@ -29,12 +29,14 @@ pub fn mode(transport_loopback_only: bool, settings: &Settings) -> (Mode, String
     if transport_loopback_only {
         (
             Mode::Development,
-            "the transport binds only loopback addresses, so bootstrap checks are warnings".to_string(),
+            "the transport binds only loopback addresses, so bootstrap checks are warnings"
+                .to_string(),
         )
     } else {
         (
             Mode::Production,
-            "the transport binds a non-loopback address, so bootstrap checks are enforced".to_string(),
+            "the transport binds a non-loopback address, so bootstrap checks are enforced"
+                .to_string(),
         )
     }
 }
@@ -136,9 +138,10 @@ pub fn run_checks(settings: &Settings, facts: &SystemFacts) -> Vec<Failure> {
     {
         failures.push(Failure {
             check: "discovery configuration",
-            message: "the default discovery settings are unsuitable for production use; configure at \
+            message:
+                "the default discovery settings are unsuitable for production use; configure at \
                       least one of [discovery.seed_hosts, cluster.initial_master_nodes]"
-                .to_string(),
+                    .to_string(),
         });
     }
     failures
@@ -185,7 +188,10 @@ mod tests {
 
         let no_tls = Settings::from_pairs(&[("discovery.seed_hosts", "10.0.0.2")]).expect("s");
         let failures = run_checks(&no_tls, &good_facts());
-        assert_eq!(failures.iter().map(|f| f.check).collect::<Vec<_>>(), ["transport TLS"]);
+        assert_eq!(
+            failures.iter().map(|f| f.check).collect::<Vec<_>>(),
+            ["transport TLS"]
+        );
 
         let low = SystemFacts {
             max_file_descriptors: Some(1024),
@@ -198,7 +204,10 @@ mod tests {
         let no_discovery =
             Settings::from_pairs(&[("xpack.security.transport.ssl.enabled", "true")]).expect("s");
         assert_eq!(
-            run_checks(&no_discovery, &good_facts()).iter().map(|f| f.check).collect::<Vec<_>>(),
+            run_checks(&no_discovery, &good_facts())
+                .iter()
+                .map(|f| f.check)
+                .collect::<Vec<_>>(),
             ["discovery configuration"]
         );
     }

@@ -37,7 +37,11 @@ impl Home {
     pub fn with_settings(mut self, settings: &Settings) -> Home {
         let resolve = |p: String| {
             let p = PathBuf::from(p);
-            if p.is_absolute() { p } else { self.root.join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                self.root.join(p)
+            }
         };
         if let Some(data) = settings.get("path.data") {
             self.data = resolve(data);
@@ -50,7 +54,11 @@ impl Home {
 
     /// Creates the directories: config and data owner-only, since they hold keys and hashes.
     pub fn create_dirs(&self) -> Result<(), String> {
-        for (dir, mode) in [(&self.config, 0o700), (&self.data, 0o700), (&self.logs, 0o750)] {
+        for (dir, mode) in [
+            (&self.config, 0o700),
+            (&self.data, 0o700),
+            (&self.logs, 0o750),
+        ] {
             DirBuilder::new()
                 .recursive(true)
                 .mode(mode)
@@ -118,7 +126,8 @@ mod tests {
 
     #[test]
     fn path_settings_move_data_and_logs() {
-        let s = Settings::from_pairs(&[("path.data", "/var/lib/x"), ("path.logs", "l")]).expect("s");
+        let s =
+            Settings::from_pairs(&[("path.data", "/var/lib/x"), ("path.logs", "l")]).expect("s");
         let home = Home::new(PathBuf::from("/opt/r")).with_settings(&s);
         assert_eq!(home.data, PathBuf::from("/var/lib/x"));
         assert_eq!(home.logs, PathBuf::from("/opt/r/l"));

@@ -100,18 +100,23 @@ fn init_logging(home: &Home, cluster_name: &str) -> Result<(), StartError> {
 pub fn start(options: StartOptions) -> Result<(), StartError> {
     // Absolute, so the paths printed and logged work from any directory.
     let root = std::path::absolute(&options.home).map_err(|e| {
-        failure(format!("cannot resolve the home directory {}: {e}", options.home.display()))
+        failure(format!(
+            "cannot resolve the home directory {}: {e}",
+            options.home.display()
+        ))
     })?;
     let home = Home::new(root);
     let settings = Settings::load(&home.config_file(), &options.overrides, &env)
         .map_err(|e| config_error(e.to_string()))?;
 
     let is_root = rustix::process::geteuid().is_root();
-    let root_allowed = bootstrap::check_not_root(is_root, env(bootstrap::ALLOW_ROOT_ENV).as_deref())
-        .map_err(|message| StartError {
-            exit_code: exit::REFUSED_ROOT,
-            message,
-        })?;
+    let root_allowed =
+        bootstrap::check_not_root(is_root, env(bootstrap::ALLOW_ROOT_ENV).as_deref()).map_err(
+            |message| StartError {
+                exit_code: exit::REFUSED_ROOT,
+                message,
+            },
+        )?;
 
     let home = home.with_settings(&settings);
     let data_was_empty = autoconfig::data_is_empty(&home).map_err(failure)?;
@@ -136,7 +141,8 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     let http_addrs = network::bind_addresses(&settings, "http").map_err(config_error)?;
     let transport_addrs = network::bind_addresses(&settings, "transport").map_err(config_error)?;
     // Bind before auto-configuring, so the printed connection line names the real port.
-    let std_listeners = network::bind_range(&settings, "http.port", &http_addrs).map_err(failure)?;
+    let std_listeners =
+        network::bind_range(&settings, "http.port", &http_addrs).map_err(failure)?;
     let bound: Vec<SocketAddr> = std_listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -144,7 +150,9 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
 
     let first_start = match autoconfig::decide(&settings, &home, data_was_empty) {
         Decision::Configure => {
-            tracing::info!("first start: auto-configuring security (certificates, TLS, elastic password)");
+            tracing::info!(
+                "first start: auto-configuring security (certificates, TLS, elastic password)"
+            );
             let env_password = env("ELASTIC_PASSWORD").map(SecretString::new);
             Some(autoconfig::configure(&home, &http_addrs, env_password).map_err(failure)?)
         }
@@ -159,12 +167,15 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     } else {
         settings
     };
-    let secure = Arc::new(SecureSettings::load(&home.config).map_err(|e| config_error(e.to_string()))?);
+    let secure =
+        Arc::new(SecureSettings::load(&home.config).map_err(|e| config_error(e.to_string()))?);
     let security_enabled = settings.get_bool("xpack.security.enabled");
 
     let reserved = ReservedUserStore::open(&home.data.join("_security")).map_err(failure)?;
     if let Some(first) = &first_start {
-        reserved.set_password("elastic", &first.password).map_err(failure)?;
+        reserved
+            .set_password("elastic", &first.password)
+            .map_err(failure)?;
         print_first_start(first, &bound);
     } else if security_enabled && reserved.password_hash("elastic").is_none() {
         match env("ELASTIC_PASSWORD") {
@@ -190,7 +201,9 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
                 let list: Vec<String> = failures
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| format!("[{}/{}] {}: {}", i + 1, failures.len(), f.check, f.message))
+                    .map(|(i, f)| {
+                        format!("[{}/{}] {}: {}", i + 1, failures.len(), f.check, f.message)
+                    })
                     .collect();
                 return Err(config_error(format!(
                     "bootstrap checks failed, so the node refuses to start in production mode:\n{}",
@@ -201,7 +214,11 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         Mode::Development => {
             tracing::info!("development mode: {why}");
             for f in &failures {
-                tracing::warn!("bootstrap check [{}] would fail in production mode: {}", f.check, f.message);
+                tracing::warn!(
+                    "bootstrap check [{}] would fail in production mode: {}",
+                    f.check,
+                    f.message
+                );
             }
         }
     }
@@ -223,28 +240,38 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
 
     let state = NodeState::load_or_create(&home.data).map_err(failure)?;
     let identity = NodeIdentity {
-        node_name: settings.get("node.name").unwrap_or_else(autoconfig::hostname),
+        node_name: settings
+            .get("node.name")
+            .unwrap_or_else(autoconfig::hostname),
         cluster_name,
         cluster_uuid: state.cluster_uuid,
     };
     let authenticator = if security_enabled {
-        Some(Arc::new(Authenticator::new(Arc::new(reserved)).map_err(failure)?))
+        Some(Arc::new(
+            Authenticator::new(Arc::new(reserved)).map_err(failure)?,
+        ))
     } else {
         None
     };
     let pipeline = Arc::new(Pipeline::new(authenticator, identity));
 
-    let max_content_length = parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
-        .map_err(config_error)?;
+    let max_content_length =
+        parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
+            .map_err(config_error)?;
     let options = HttpServerOptions {
-        security_headers: SecurityHeaders::from_settings(&settings, http_tls.is_some()).map_err(config_error)?,
+        security_headers: SecurityHeaders::from_settings(&settings, http_tls.is_some())
+            .map_err(config_error)?,
         tls: http_tls.clone(),
         max_content_length: usize::try_from(max_content_length).unwrap_or(usize::MAX),
     };
     let reload_interval = if settings.get_bool("resource.reload.enabled") {
         Some(
-            parse_time_value(&settings.get("resource.reload.interval.high").unwrap_or_default())
-                .map_err(config_error)?,
+            parse_time_value(
+                &settings
+                    .get("resource.reload.interval.high")
+                    .unwrap_or_default(),
+            )
+            .map_err(config_error)?,
         )
     } else {
         None
@@ -280,8 +307,16 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         }
         tracing::info!(
             "started: {} on {} ({} mode)",
-            if options.tls.is_some() { "HTTPS" } else { "HTTP" },
-            bound.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+            if options.tls.is_some() {
+                "HTTPS"
+            } else {
+                "HTTP"
+            },
+            bound
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             match mode {
                 Mode::Production => "production",
                 Mode::Development => "development",
@@ -310,7 +345,8 @@ fn tls_layer(
     if !settings.get_bool(&format!("xpack.security.{}.ssl.enabled", layer.name())) {
         return Ok(None);
     }
-    let (settings, secure, config_dir) = (settings.clone(), Arc::clone(secure), home.config.clone());
+    let (settings, secure, config_dir) =
+        (settings.clone(), Arc::clone(secure), home.config.clone());
     ReloadingServerConfig::new(layer.name(), move || {
         build_server_config(&settings, &secure, layer, &config_dir)
     })
@@ -335,7 +371,10 @@ async fn shutdown_signal() {
 
 /// Printed once to standard output, never to the log file.
 fn print_first_start(first: &FirstStart, bound: &[SocketAddr]) {
-    let host = match bound.iter().find(|a| a.ip().is_loopback() || a.ip().is_unspecified()) {
+    let host = match bound
+        .iter()
+        .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+    {
         Some(a) => format!("localhost:{}", a.port()),
         None => bound.first().map(|a| a.to_string()).unwrap_or_default(),
     };

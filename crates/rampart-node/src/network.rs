@@ -10,7 +10,10 @@ pub fn bind_addresses(settings: &Settings, layer: &str) -> Result<Vec<IpAddr>, S
     let (setting, hosts) = if settings.is_set(&key) {
         (key.clone(), settings.get_list(&key))
     } else {
-        ("network.host".to_string(), settings.get_list("network.host"))
+        (
+            "network.host".to_string(),
+            settings.get_list("network.host"),
+        )
     };
     let mut out = Vec::new();
     for host in hosts {
@@ -39,7 +42,11 @@ fn resolve_host(host: &str) -> Result<Vec<IpAddr>, String> {
              _local_, or 0.0.0.0 for every interface"
         )),
         _ => {
-            if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            if let Ok(ip) = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
                 return Ok(vec![ip]);
             }
             let mut ips: Vec<IpAddr> = (host, 0)
@@ -92,10 +99,7 @@ fn bind_all(addrs: &[IpAddr], port: u16) -> Result<Vec<std::net::TcpListener>, S
         match std::net::TcpListener::bind(addr) {
             Ok(listener) => {
                 if port == 0 {
-                    port = listener
-                        .local_addr()
-                        .map_err(|e| e.to_string())?
-                        .port();
+                    port = listener.local_addr().map_err(|e| e.to_string())?.port();
                 }
                 listeners.push(listener);
             }
@@ -124,10 +128,19 @@ mod tests {
         assert!(is_loopback_only(&addrs));
         let s = Settings::from_pairs(&[("network.host", "0.0.0.0"), ("http.host", "127.0.0.1")])
             .expect("s");
-        assert_eq!(bind_addresses(&s, "http").expect("http"), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-        assert!(!is_loopback_only(&bind_addresses(&s, "transport").expect("transport")));
+        assert_eq!(
+            bind_addresses(&s, "http").expect("http"),
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        );
+        assert!(!is_loopback_only(
+            &bind_addresses(&s, "transport").expect("transport")
+        ));
         let s = Settings::from_pairs(&[("network.host", "_site_")]).expect("s");
-        assert!(bind_addresses(&s, "http").expect_err("unsupported").contains("_site_"));
+        assert!(
+            bind_addresses(&s, "http")
+                .expect_err("unsupported")
+                .contains("_site_")
+        );
     }
 
     #[test]
@@ -136,10 +149,12 @@ mod tests {
         let port = taken.local_addr().expect("addr").port();
         let range = format!("{port}-{}", port.saturating_add(20));
         let s = Settings::from_pairs(&[("http.port", &range)]).expect("s");
-        let listeners = bind_range(&s, "http.port", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).expect("bind");
+        let listeners =
+            bind_range(&s, "http.port", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).expect("bind");
         assert_ne!(listeners[0].local_addr().expect("a").port(), port);
         let s = Settings::from_pairs(&[("http.port", &port.to_string())]).expect("s");
-        let err = bind_range(&s, "http.port", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).expect_err("taken");
+        let err =
+            bind_range(&s, "http.port", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).expect_err("taken");
         assert!(err.contains("http.port"), "{err}");
     }
 }

@@ -25,8 +25,15 @@ pub struct Pipeline {
 }
 
 fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
-    EsError::new(401, "security_exception", error.reason(&context.description))
-        .with_header("www-authenticate", r#"Basic realm="security", charset="UTF-8""#)
+    EsError::new(
+        401,
+        "security_exception",
+        error.reason(&context.description),
+    )
+    .with_header(
+        "www-authenticate",
+        r#"Basic realm="security", charset="UTF-8""#,
+    )
 }
 
 impl Pipeline {
@@ -52,7 +59,9 @@ impl Pipeline {
                 let authenticator = Arc::clone(authenticator);
                 tokio::task::spawn_blocking(move || authenticator.authenticate(&credentials))
                     .await
-                    .map_err(|e| EsError::new(500, "exception", format!("authentication task failed: {e}")))?
+                    .map_err(|e| {
+                        EsError::new(500, "exception", format!("authentication task failed: {e}"))
+                    })?
             }
         };
         match result {

@@ -25,7 +25,10 @@ impl NodeState {
         let path = dir.join("node.json");
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!("{} is damaged ({e}): restore it from a backup", path.display())
+                format!(
+                    "{} is damaged ({e}): restore it from a backup",
+                    path.display()
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let state = NodeState {

@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
@@ -36,7 +36,8 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,7 +173,11 @@ mod tests {
         let (_, ca_parsed) =
             x509_parser::parse_x509_certificate(ca.certificate().as_ref()).expect("parse");
         assert_eq!(parsed.issuer(), ca_parsed.subject());
-        let lifetime = parsed.validity().not_after.timestamp() - parsed.validity().not_before.timestamp();
-        assert!((10 * 86400..=10 * 86400 + 600).contains(&lifetime), "{lifetime}");
+        let lifetime =
+            parsed.validity().not_after.timestamp() - parsed.validity().not_before.timestamp();
+        assert!(
+            (10 * 86400..=10 * 86400 + 600).contains(&lifetime),
+            "{lifetime}"
+        );
     }
 }

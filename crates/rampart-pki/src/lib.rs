@@ -13,9 +13,9 @@ mod reload;
 mod tls;
 
 pub use generate::{CertificateAuthority, IssuedCertificate, KeyUsage, Validity};
+pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
 /// The error certificate generation reports.
 pub use rcgen::Error as GenerationError;
-pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
 pub use reload::{ReloadOutcome, ReloadingServerConfig};
 pub use tls::{BuiltServerConfig, Layer, TlsError, build_server_config};
 

@@ -46,8 +46,8 @@ pub fn write_pkcs12(
         KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_key_id.to_vec(), key, certs)),
     );
     for (alias, cert) in trusted {
-        let cert =
-            Certificate::from_der(cert.as_ref()).map_err(|e| format!("invalid certificate: {e}"))?;
+        let cert = Certificate::from_der(cert.as_ref())
+            .map_err(|e| format!("invalid certificate: {e}"))?;
         store.add_entry(alias, KeyStoreEntry::Certificate(cert));
     }
     store
@@ -105,7 +105,13 @@ mod tests {
     fn round_trip_keeps_key_chain_and_trust() {
         let ca = CertificateAuthority::generate("ca", Validity::default()).expect("ca");
         let leaf = ca
-            .issue("n", &["localhost".into()], &[], KeyUsage::Server, Validity::default())
+            .issue(
+                "n",
+                &["localhost".into()],
+                &[],
+                KeyUsage::Server,
+                Validity::default(),
+            )
             .expect("leaf");
         let bytes = write_pkcs12(
             "http",

@@ -137,15 +137,23 @@ impl ReloadingServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CertificateAuthority, KeyUsage, Layer, Validity, build_server_config, write_pkcs12};
+    use crate::{
+        CertificateAuthority, KeyUsage, Layer, Validity, build_server_config, write_pkcs12,
+    };
     use rampart_config::{SecureSettings, Settings};
 
     fn write_p12(path: &std::path::Path, ca: &CertificateAuthority, name: &str) {
         let leaf = ca
-            .issue(name, &[name.to_string()], &[], KeyUsage::Server, Validity::default())
+            .issue(
+                name,
+                &[name.to_string()],
+                &[],
+                KeyUsage::Server,
+                Validity::default(),
+            )
             .expect("leaf");
-        let bytes = write_pkcs12("http", &leaf.key_pkcs8, &[leaf.certificate], &[], "")
-            .expect("p12");
+        let bytes =
+            write_pkcs12("http", &leaf.key_pkcs8, &[leaf.certificate], &[], "").expect("p12");
         std::fs::write(path, &*bytes).expect("write");
     }
 
@@ -172,8 +180,15 @@ mod tests {
 
         std::fs::write(&p12, b"garbage").expect("break it");
         let outcome = reloading.check_for_changes();
-        assert!(matches!(&outcome, ReloadOutcome::Rejected(e) if e.0.contains("http.p12")), "{outcome:?}");
+        assert!(
+            matches!(&outcome, ReloadOutcome::Rejected(e) if e.0.contains("http.p12")),
+            "{outcome:?}"
+        );
         assert!(Arc::ptr_eq(&second, &reloading.current()));
-        assert_eq!(reloading.check_for_changes(), ReloadOutcome::Unchanged, "reported once");
+        assert_eq!(
+            reloading.check_for_changes(),
+            ReloadOutcome::Unchanged,
+            "reported once"
+        );
     }
 }

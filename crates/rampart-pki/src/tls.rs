@@ -69,10 +69,7 @@ fn read_file(path: &Path, setting: &str) -> Result<Zeroizing<Vec<u8>>, TlsError>
     })
 }
 
-fn pem_certificates(
-    path: &Path,
-    setting: &str,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn pem_certificates(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read_file(path, setting)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -96,7 +93,9 @@ fn pem_private_key(path: &Path, setting: &str) -> Result<PrivateKeyDer<'static>,
     if bytes
         .windows(b"ENCRYPTED PRIVATE KEY".len())
         .any(|w| w == b"ENCRYPTED PRIVATE KEY")
-        || bytes.windows(b"Proc-Type: 4,ENCRYPTED".len()).any(|w| w == b"Proc-Type: 4,ENCRYPTED")
+        || bytes
+            .windows(b"Proc-Type: 4,ENCRYPTED".len())
+            .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
     {
         return Err(TlsError(format!(
             "the key [{}] configured by [{setting}] is encrypted, which Rampart cannot read yet \
@@ -338,12 +337,25 @@ mod tests {
     fn write_pem_pair(dir: &Path) -> CertificateAuthority {
         let ca = CertificateAuthority::generate("ca", Validity::default()).expect("ca");
         let leaf = ca
-            .issue("n", &["localhost".into()], &[], KeyUsage::Server, Validity::default())
+            .issue(
+                "n",
+                &["localhost".into()],
+                &[],
+                KeyUsage::Server,
+                Validity::default(),
+            )
             .expect("leaf");
         std::fs::write(dir.join("node.key"), pem_key(&leaf.key_pkcs8)).expect("key");
-        std::fs::write(dir.join("node.crt"), certificates_to_pem(&[leaf.certificate])).expect("crt");
-        std::fs::write(dir.join("ca.crt"), certificates_to_pem(&[ca.certificate().clone()]))
-            .expect("ca");
+        std::fs::write(
+            dir.join("node.crt"),
+            certificates_to_pem(&[leaf.certificate]),
+        )
+        .expect("crt");
+        std::fs::write(
+            dir.join("ca.crt"),
+            certificates_to_pem(&[ca.certificate().clone()]),
+        )
+        .expect("ca");
         ca
     }
 
@@ -369,9 +381,17 @@ mod tests {
     fn missing_material_and_bad_combinations_are_named() {
         let dir = tempfile::tempdir().expect("tmp");
         write_pem_pair(dir.path());
-        let none = build_server_config(&settings(&[]), &SecureSettings::default(), Layer::Http, dir.path())
-            .expect_err("nothing configured");
-        assert!(none.0.contains("xpack.security.http.ssl.keystore.path"), "{none}");
+        let none = build_server_config(
+            &settings(&[]),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect_err("nothing configured");
+        assert!(
+            none.0.contains("xpack.security.http.ssl.keystore.path"),
+            "{none}"
+        );
 
         let missing = build_server_config(
             &settings(&[
@@ -408,7 +428,10 @@ mod tests {
             dir.path(),
         )
         .expect_err("no CA for client auth");
-        assert!(required_without_ca.0.contains("certificate_authorities"), "{required_without_ca}");
+        assert!(
+            required_without_ca.0.contains("certificate_authorities"),
+            "{required_without_ca}"
+        );
     }
 
     #[test]
@@ -420,14 +443,30 @@ mod tests {
             ("xpack.security.http.ssl.certificate", "node.crt"),
         ];
         let mut ok = base.to_vec();
-        ok.push(("xpack.security.http.ssl.cipher_suites", "TLS_AES_256_GCM_SHA384,TLS_RSA_WITH_RC4_128_MD5"));
-        let built = build_server_config(&settings(&ok), &SecureSettings::default(), Layer::Http, dir.path())
-            .expect("one usable suite");
+        ok.push((
+            "xpack.security.http.ssl.cipher_suites",
+            "TLS_AES_256_GCM_SHA384,TLS_RSA_WITH_RC4_128_MD5",
+        ));
+        let built = build_server_config(
+            &settings(&ok),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect("one usable suite");
         assert_eq!(built.config.crypto_provider().cipher_suites.len(), 1);
         let mut bad = base.to_vec();
-        bad.push(("xpack.security.http.ssl.cipher_suites", "TLS_RSA_WITH_RC4_128_MD5"));
-        let err = build_server_config(&settings(&bad), &SecureSettings::default(), Layer::Http, dir.path())
-            .expect_err("nothing usable");
+        bad.push((
+            "xpack.security.http.ssl.cipher_suites",
+            "TLS_RSA_WITH_RC4_128_MD5",
+        ));
+        let err = build_server_config(
+            &settings(&bad),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir.path(),
+        )
+        .expect_err("nothing usable");
         assert!(err.0.contains("TLS_AES_128_GCM_SHA256"), "{err}");
     }
 }

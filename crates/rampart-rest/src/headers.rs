@@ -39,8 +39,14 @@ impl SecurityHeaders {
             "rampart.http.security_headers.content_security_policy",
             "content-security-policy",
         )?;
-        add("rampart.http.security_headers.frame_options", "x-frame-options")?;
-        add("rampart.http.security_headers.referrer_policy", "referrer-policy")?;
+        add(
+            "rampart.http.security_headers.frame_options",
+            "x-frame-options",
+        )?;
+        add(
+            "rampart.http.security_headers.referrer_policy",
+            "referrer-policy",
+        )?;
         Ok(SecurityHeaders { always })
     }
 
@@ -59,20 +65,32 @@ mod tests {
     fn defaults_include_hsts_only_over_tls_and_can_be_tuned() {
         let s = Settings::from_pairs(&[]).expect("settings");
         let mut h = hyper::HeaderMap::new();
-        SecurityHeaders::from_settings(&s, true).expect("ok").apply(&mut h);
+        SecurityHeaders::from_settings(&s, true)
+            .expect("ok")
+            .apply(&mut h);
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h.contains_key("strict-transport-security"));
-        assert!(h["content-security-policy"].to_str().expect("ascii").contains("default-src 'none'"));
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .expect("ascii")
+                .contains("default-src 'none'")
+        );
 
         let mut plain = hyper::HeaderMap::new();
-        SecurityHeaders::from_settings(&s, false).expect("ok").apply(&mut plain);
+        SecurityHeaders::from_settings(&s, false)
+            .expect("ok")
+            .apply(&mut plain);
         assert!(!plain.contains_key("strict-transport-security"));
 
-        let s = Settings::from_pairs(&[("rampart.http.security_headers.frame_options", "")]).expect("s");
+        let s = Settings::from_pairs(&[("rampart.http.security_headers.frame_options", "")])
+            .expect("s");
         let mut h = hyper::HeaderMap::new();
-        SecurityHeaders::from_settings(&s, true).expect("ok").apply(&mut h);
+        SecurityHeaders::from_settings(&s, true)
+            .expect("ok")
+            .apply(&mut h);
         assert!(!h.contains_key("x-frame-options"));
     }
 }

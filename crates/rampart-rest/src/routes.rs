@@ -87,10 +87,13 @@ impl Routes {
             return Routed::NoRoute;
         };
         let Some(endpoint) = matched.value.iter().find(|e| e.method == *method) else {
-            return Routed::MethodNotAllowed(matched.value.iter().map(|e| e.method.clone()).collect());
+            return Routed::MethodNotAllowed(
+                matched.value.iter().map(|e| e.method.clone()).collect(),
+            );
         };
         for (name, _) in query {
-            if !GLOBAL_PARAMS.contains(&name.as_str()) && !endpoint.params.contains(&name.as_str()) {
+            if !GLOBAL_PARAMS.contains(&name.as_str()) && !endpoint.params.contains(&name.as_str())
+            {
                 return Routed::Invalid(EsError::bad_request(format!(
                     "request [{path}] contains unrecognized parameter: [{name}]"
                 )));
@@ -119,22 +122,45 @@ mod tests {
 
     #[test]
     fn routes_become_actions() {
-        assert!(matches!(route(Method::GET, "/", &[]), Routed::Action(ActionRequest::MainInfo)));
-        assert!(matches!(route(Method::HEAD, "/", &[("pretty", "")]), Routed::Action(ActionRequest::MainInfo)));
-        match route(Method::GET, "/_cluster/health/a,b", &[("wait_for_status", "green")]) {
-            Routed::Action(ActionRequest::ClusterHealth { indices }) => assert_eq!(indices, ["a", "b"]),
+        assert!(matches!(
+            route(Method::GET, "/", &[]),
+            Routed::Action(ActionRequest::MainInfo)
+        ));
+        assert!(matches!(
+            route(Method::HEAD, "/", &[("pretty", "")]),
+            Routed::Action(ActionRequest::MainInfo)
+        ));
+        match route(
+            Method::GET,
+            "/_cluster/health/a,b",
+            &[("wait_for_status", "green")],
+        ) {
+            Routed::Action(ActionRequest::ClusterHealth { indices }) => {
+                assert_eq!(indices, ["a", "b"])
+            }
             _ => panic!("expected health"),
         }
     }
 
     #[test]
     fn unknown_paths_methods_and_params_are_distinguished() {
-        assert!(matches!(route(Method::GET, "/_nope/x/y", &[]), Routed::NoRoute));
-        assert!(matches!(route(Method::DELETE, "/", &[]), Routed::MethodNotAllowed(m) if m.len() == 2));
+        assert!(matches!(
+            route(Method::GET, "/_nope/x/y", &[]),
+            Routed::NoRoute
+        ));
+        assert!(
+            matches!(route(Method::DELETE, "/", &[]), Routed::MethodNotAllowed(m) if m.len() == 2)
+        );
         match route(Method::GET, "/", &[("bogus", "1")]) {
-            Routed::Invalid(e) => assert_eq!(e.reason, "request [/] contains unrecognized parameter: [bogus]"),
+            Routed::Invalid(e) => assert_eq!(
+                e.reason,
+                "request [/] contains unrecognized parameter: [bogus]"
+            ),
             _ => panic!("expected invalid"),
         }
-        assert!(matches!(Routes::new().route(&Method::GET, "/", &[], 3), Routed::Invalid(_)));
+        assert!(matches!(
+            Routes::new().route(&Method::GET, "/", &[], 3),
+            Routed::Invalid(_)
+        ));
     }
 }

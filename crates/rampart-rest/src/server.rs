@@ -126,7 +126,12 @@ impl<H: ActionHandler> HttpServer<H> {
 }
 
 impl<H: ActionHandler> Shared<H> {
-    async fn serve_connection(self: Arc<Self>, stream: TcpStream, addr: SocketAddr, watcher: Watcher) {
+    async fn serve_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        addr: SocketAddr,
+        watcher: Watcher,
+    ) {
         let _ = stream.set_nodelay(true);
         match &self.options.tls {
             None => self.serve_http(TokioIo::new(stream), addr, watcher).await,
@@ -140,7 +145,8 @@ impl<H: ActionHandler> Shared<H> {
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => {
-                        self.serve_http(TokioIo::new(tls_stream), addr, watcher).await
+                        self.serve_http(TokioIo::new(tls_stream), addr, watcher)
+                            .await
                     }
                     Ok(Err(e)) => tracing::debug!("TLS handshake with {addr} failed: {e}"),
                     Err(_) => tracing::debug!("TLS handshake with {addr} timed out"),
@@ -178,15 +184,21 @@ impl<H: ActionHandler> Shared<H> {
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        let pretty = query
-            .iter()
-            .any(|(k, v)| k == "pretty" && v != "false");
+        let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
         let is_head = parts.method == Method::HEAD;
         let security_endpoint = path.starts_with("/_security");
 
         let format = match ResponseFormat::negotiate(&parts.headers) {
             Ok(f) => f,
-            Err(e) => return self.finish(Err(e), ResponseFormat::Json, pretty, is_head, security_endpoint),
+            Err(e) => {
+                return self.finish(
+                    Err(e),
+                    ResponseFormat::Json,
+                    pretty,
+                    is_head,
+                    security_endpoint,
+                );
+            }
         };
         let context = RequestContext {
             description: format!("REST request [{path}]"),
@@ -194,10 +206,16 @@ impl<H: ActionHandler> Shared<H> {
         };
         let credentials = credentials_from(&parts.headers);
 
-        let body = match Limited::new(body, self.options.max_content_length).collect().await {
+        let body = match Limited::new(body, self.options.max_content_length)
+            .collect()
+            .await
+        {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {
-                let error = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                let error = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     EsError::new(
                         413,
                         "content_too_long_exception",
@@ -220,10 +238,12 @@ impl<H: ActionHandler> Shared<H> {
 
         let result = match self.routes.route(&parts.method, &path, &query, body.len()) {
             Routed::Action(action) => self.handler.handle(action, credentials, context).await,
-            Routed::Invalid(error) => match self.handler.authenticate_only(credentials, context).await {
-                Ok(()) => Err(error),
-                Err(e) => Err(e),
-            },
+            Routed::Invalid(error) => {
+                match self.handler.authenticate_only(credentials, context).await {
+                    Ok(()) => Err(error),
+                    Err(e) => Err(e),
+                }
+            }
             Routed::NoRoute => match self.handler.authenticate_only(credentials, context).await {
                 Ok(()) => Err(EsError::bad_request(format!(
                     "no handler found for uri [{path}] and method [{}]",
@@ -265,7 +285,12 @@ impl<H: ActionHandler> Shared<H> {
         security_endpoint: bool,
     ) -> Response<Full<Bytes>> {
         let (status, body, extra_headers, no_store) = match result {
-            Ok(response) => (response.status, response.body, Vec::new(), security_endpoint),
+            Ok(response) => (
+                response.status,
+                response.body,
+                Vec::new(),
+                security_endpoint,
+            ),
             Err(error) => {
                 let no_store = security_endpoint || error.status == 401;
                 (error.status, error.to_json(), error.headers, no_store)
@@ -281,15 +306,23 @@ impl<H: ActionHandler> Shared<H> {
             bytes.push(b'\n');
         }
         let content_length = bytes.len();
-        let mut response = Response::new(Full::new(if is_head { Bytes::new() } else { Bytes::from(bytes) }));
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = Response::new(Full::new(if is_head {
+            Bytes::new()
+        } else {
+            Bytes::from(bytes)
+        }));
+        *response.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, format.content_type());
         if is_head {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
         }
         // Official clients refuse to talk to a server that does not name this product.
-        headers.insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+        headers.insert(
+            "x-elastic-product",
+            HeaderValue::from_static("Elasticsearch"),
+        );
         self.options.security_headers.apply(headers);
         if no_store {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -369,14 +402,17 @@ fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), EsError> {
         ));
     };
     let value = value.to_str().unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json"
         | "application/x-ndjson"
         | "application/vnd.elasticsearch+json"
-        | "application/vnd.elasticsearch+x-ndjson" => {
-            compatible_with(value).map(|_| ())
-        }
+        | "application/vnd.elasticsearch+x-ndjson" => compatible_with(value).map(|_| ()),
         _ => Err(EsError::new(
             406,
             "media_type_header_exception",
@@ -421,7 +457,10 @@ impl ResponseFormat {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         for media in accept.split(',') {
-            if media.trim().to_ascii_lowercase().starts_with("application/vnd.elasticsearch+json")
+            if media
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/vnd.elasticsearch+json")
                 && let Some(version) = compatible_with(media)?
             {
                 return Ok(ResponseFormat::Compatible(version));
@@ -457,7 +496,10 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_decoded_and_others_classified() {
-        match credentials_from(&headers(&[("authorization", "Basic ZWxhc3RpYzpwdzpjb2xvbg==")])) {
+        match credentials_from(&headers(&[(
+            "authorization",
+            "Basic ZWxhc3RpYzpwdzpjb2xvbg==",
+        )])) {
             Credentials::Basic { username, password } => {
                 assert_eq!(username, "elastic");
                 assert_eq!(password.expose(), "pw:colon");
@@ -478,22 +520,32 @@ mod tests {
     #[test]
     fn official_client_media_types_are_accepted() {
         assert!(check_content_type(&headers(&[("content-type", "application/json")])).is_ok());
-        assert!(check_content_type(&headers(&[(
-            "content-type",
-            "application/vnd.elasticsearch+json; compatible-with=8"
-        )]))
-        .is_ok());
-        assert_eq!(check_content_type(&headers(&[("content-type", "text/plain")])).map_err(|e| e.status), Err(406));
+        assert!(
+            check_content_type(&headers(&[(
+                "content-type",
+                "application/vnd.elasticsearch+json; compatible-with=8"
+            )]))
+            .is_ok()
+        );
+        assert_eq!(
+            check_content_type(&headers(&[("content-type", "text/plain")])).map_err(|e| e.status),
+            Err(406)
+        );
         let compat = ResponseFormat::negotiate(&headers(&[(
             "accept",
             "application/vnd.elasticsearch+json; compatible-with=8",
         )]))
         .expect("ok");
-        assert_eq!(compat.content_type(), "application/vnd.elasticsearch+json;compatible-with=8");
-        assert!(ResponseFormat::negotiate(&headers(&[(
-            "accept",
-            "application/vnd.elasticsearch+json; compatible-with=9",
-        )]))
-        .is_err());
+        assert_eq!(
+            compat.content_type(),
+            "application/vnd.elasticsearch+json;compatible-with=8"
+        );
+        assert!(
+            ResponseFormat::negotiate(&headers(&[(
+                "accept",
+                "application/vnd.elasticsearch+json; compatible-with=9",
+            )]))
+            .is_err()
+        );
     }
 }

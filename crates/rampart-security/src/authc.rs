@@ -214,13 +214,24 @@ mod tests {
     #[test]
     fn failures_do_not_reveal_whether_the_user_exists() {
         let (_dir, authn) = authenticator();
-        let wrong_pw = authn.authenticate(&basic("elastic", "nope")).expect_err("bad pw");
-        let no_user = authn.authenticate(&basic("ghost", "nope")).expect_err("no user");
+        let wrong_pw = authn
+            .authenticate(&basic("elastic", "nope"))
+            .expect_err("bad pw");
+        let no_user = authn
+            .authenticate(&basic("ghost", "nope"))
+            .expect_err("no user");
         let no_pw_set = authn
             .authenticate(&basic("kibana_system", "nope"))
             .expect_err("no password set");
-        for (err, user) in [(wrong_pw, "elastic"), (no_user, "ghost"), (no_pw_set, "kibana_system")] {
-            assert_eq!(err.reason("REST request [/]"), format!("unable to authenticate user [{user}] for REST request [/]"));
+        for (err, user) in [
+            (wrong_pw, "elastic"),
+            (no_user, "ghost"),
+            (no_pw_set, "kibana_system"),
+        ] {
+            assert_eq!(
+                err.reason("REST request [/]"),
+                format!("unable to authenticate user [{user}] for REST request [/]")
+            );
         }
         assert_eq!(
             authn.authenticate(&Credentials::None),

@@ -32,8 +32,7 @@ pub fn verify_password(password: &SecretString, hash: &str) -> bool {
 /// A strong random password: 20 characters from a 64-symbol alphabet (120 bits), safe to paste
 /// into a shell or a YAML file without quoting.
 pub fn generate_password() -> Result<SecretString, String> {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bytes = zeroize::Zeroizing::new([0u8; 20]);
     getrandom::fill(&mut bytes[..]).map_err(|e| format!("no system randomness: {e}"))?;
     // 256 is a multiple of 64, so masking to 6 bits is unbiased.
@@ -156,7 +155,11 @@ mod tests {
         let b = generate_password().expect("pw");
         assert_eq!(a.expose().len(), 20);
         assert_ne!(a, b);
-        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 
     #[test]
@@ -173,6 +176,9 @@ mod tests {
 
         let short = CredentialCache::with_limits(Duration::from_millis(0), 10).expect("cache");
         short.remember("elastic", &pw);
-        assert!(!short.matches("elastic", &pw), "expired entries do not match");
+        assert!(
+            !short.matches("elastic", &pw),
+            "expired entries do not match"
+        );
     }
 }

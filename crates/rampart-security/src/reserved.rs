@@ -108,7 +108,11 @@ mod tests {
         store
             .set_password("elastic", &SecretString::from("changeme1"))
             .expect("set");
-        assert!(store.set_password("mallory", &SecretString::from("x")).is_err());
+        assert!(
+            store
+                .set_password("mallory", &SecretString::from("x"))
+                .is_err()
+        );
         let reopened = ReservedUserStore::open(dir.path()).expect("reopen");
         let hash = reopened.password_hash("elastic").expect("hash");
         assert!(verify_password(&SecretString::from("changeme1"), &hash));

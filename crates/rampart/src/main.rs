@@ -29,7 +29,12 @@ user's password (or takes ELASTIC_PASSWORD) with a ready curl command.";
 )]
 struct Cli {
     /// The node's home directory, holding config/, data/ and logs/.
-    #[arg(long, global = true, env = "RAMPART_HOME", default_value = "rampart-home")]
+    #[arg(
+        long,
+        global = true,
+        env = "RAMPART_HOME",
+        default_value = "rampart-home"
+    )]
     home: PathBuf,
 
     #[command(subcommand)]
