@@ -652,3 +652,73 @@ fn pem_certificates_and_required_client_authentication() {
     ]);
     assert_eq!(with_cert.status, 200, "{}", with_cert.body);
 }
+
+#[test]
+fn credentials_are_checked_before_the_body_is_read() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &["http.max_content_length=1kb"], &[]);
+    let password = node.printed_password();
+    let ca = node.ca();
+    let ca = ca.to_str().expect("utf8");
+    let big = "x".repeat(64 * 1024);
+    let json = "content-type: application/json";
+    let anonymous = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        json,
+        "--data-binary",
+        &big,
+        &node.url("/"),
+    ]);
+    assert_eq!(
+        anonymous.status, 401,
+        "authentication comes first: {}",
+        anonymous.body
+    );
+    let userpass = format!("elastic:{password}");
+    let authenticated = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        &userpass,
+        "-H",
+        json,
+        "--data-binary",
+        &big,
+        &node.url("/"),
+    ]);
+    assert_eq!(authenticated.status, 413, "{}", authenticated.body);
+    let small = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        &userpass,
+        "-X",
+        "GET",
+        "-H",
+        json,
+        "--data-binary",
+        "{}",
+        &node.url("/"),
+    ]);
+    assert_eq!(small.status, 400, "GET / takes no body: {}", small.body);
+    assert!(
+        small.json()["error"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("does not support having a body")
+    );
+    let wrong_type = curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        &userpass,
+        "-H",
+        "content-type: text/plain",
+        "--data-binary",
+        "{}",
+        &node.url("/"),
+    ]);
+    assert_eq!(wrong_type.status, 406, "{}", wrong_type.body);
+}

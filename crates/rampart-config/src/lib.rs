@@ -183,22 +183,17 @@ impl Settings {
         overrides: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        let mut settings = Settings::default();
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let source = Source::File(file.to_path_buf());
-                for (key, value) in yaml::flatten(&text, &source)? {
-                    settings.insert(key, value, source.clone(), env)?;
-                }
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(error) => {
                 return Err(ConfigError::Io {
                     path: file.to_path_buf(),
                     error,
                 });
             }
-        }
+        };
+        let mut settings = Settings::parse(&text, Source::File(file.to_path_buf()), env)?;
         for argument in overrides {
             let (key, value) =
                 argument
@@ -220,6 +215,19 @@ impl Settings {
                 Source::CommandLine,
                 env,
             )?;
+        }
+        Ok(settings)
+    }
+
+    /// Settings from elasticsearch.yml text; `source` is what errors name.
+    pub fn parse(
+        text: &str,
+        source: Source,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        for (key, value) in yaml::flatten(text, &source)? {
+            settings.insert(key, value, source.clone(), env)?;
         }
         Ok(settings)
     }

@@ -44,7 +44,7 @@ impl Pipeline {
         }
     }
 
-    async fn authenticate(
+    async fn authenticate_request(
         &self,
         credentials: Credentials,
         context: &RequestContext,
@@ -126,25 +126,33 @@ impl Pipeline {
     }
 }
 
+/// Proof that the pipeline authenticated a request; `None` inside when security is disabled.
+#[derive(Debug)]
+pub struct Identity(Option<Authentication>);
+
 impl ActionHandler for Pipeline {
+    type Identity = Identity;
+
+    async fn authenticate(
+        &self,
+        credentials: Credentials,
+        context: &RequestContext,
+    ) -> Result<Identity, EsError> {
+        self.authenticate_request(credentials, context)
+            .await
+            .map(Identity)
+    }
+
     async fn handle(
         &self,
         request: ActionRequest,
-        credentials: Credentials,
-        context: RequestContext,
+        identity: Identity,
+        _context: &RequestContext,
     ) -> Result<ActionResponse, EsError> {
-        if let Some(authentication) = self.authenticate(credentials, &context).await? {
-            authorize(&authentication, request.name(), request.indices())
+        if let Identity(Some(authentication)) = &identity {
+            authorize(authentication, request.name(), request.indices())
                 .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
         }
         self.execute(request)
-    }
-
-    async fn authenticate_only(
-        &self,
-        credentials: Credentials,
-        context: RequestContext,
-    ) -> Result<(), EsError> {
-        self.authenticate(credentials, &context).await.map(|_| ())
     }
 }

@@ -27,20 +27,64 @@ pub struct RequestContext {
 }
 
 /// The node's request pipeline as the REST layer sees it.
+///
+/// The REST layer authenticates a request from its headers before reading its body (as
+/// Elasticsearch validates headers before aggregating content), then hands the routed action
+/// with the resulting identity to [`ActionHandler::handle`], which authorizes and executes.
+/// `Identity` is opaque here: only the pipeline can mint one, so nothing reaches `handle`
+/// unauthenticated.
 pub trait ActionHandler: Send + Sync + 'static {
-    /// Authenticates, authorizes and executes one action.
+    type Identity: Send + 'static;
+
+    fn authenticate(
+        &self,
+        credentials: Credentials,
+        context: &RequestContext,
+    ) -> impl Future<Output = Result<Self::Identity, EsError>> + Send;
+
+    /// Authorizes and executes one action for an authenticated identity.
     fn handle(
         &self,
         request: ActionRequest,
-        credentials: Credentials,
-        context: RequestContext,
+        identity: Self::Identity,
+        context: &RequestContext,
     ) -> impl Future<Output = Result<ActionResponse, EsError>> + Send;
+}
 
-    /// Authenticates only: for requests that match no route, so an unauthenticated caller
-    /// learns nothing about which endpoints exist.
-    fn authenticate_only(
-        &self,
-        credentials: Credentials,
-        context: RequestContext,
-    ) -> impl Future<Output = Result<(), EsError>> + Send;
+/// Entry points for the fuzz targets in `fuzz/`: every parser here that sees a client's bytes
+/// before authentication. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use hyper::header::{HeaderMap, HeaderValue};
+
+    /// Parses a request head the way the server does, up to the action it would route to.
+    pub fn request_head(
+        method: &[u8],
+        target: &[u8],
+        authorization: &[u8],
+        content_type: &[u8],
+        accept: &[u8],
+    ) {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", authorization),
+            ("content-type", content_type),
+            ("accept", accept),
+        ] {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                headers.insert(name, value);
+            }
+        }
+        let _ = crate::server::credentials_from(&headers);
+        let _ = crate::server::check_content_type(&headers);
+        let _ = crate::server::ResponseFormat::negotiate(&headers);
+        let (Ok(method), Ok(uri)) = (
+            hyper::Method::from_bytes(method),
+            hyper::Uri::try_from(target),
+        ) else {
+            return;
+        };
+        let (path, query) = crate::server::parse_target(&uri);
+        let _ = crate::routes::Routes::new().route(&method, &path, &query, 0);
+    }
 }

@@ -176,14 +176,7 @@ impl<H: ActionHandler> Shared<H> {
 
     async fn respond(&self, req: Request<Incoming>, addr: SocketAddr) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let path = percent_encoding::percent_decode_str(parts.uri.path())
-            .decode_utf8_lossy()
-            .into_owned();
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let (path, query) = parse_target(&parts.uri);
         let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
         let is_head = parts.method == Method::HEAD;
         let security_endpoint = path.starts_with("/_security");
@@ -204,7 +197,15 @@ impl<H: ActionHandler> Shared<H> {
             description: format!("REST request [{path}]"),
             remote_addr: addr,
         };
-        let credentials = credentials_from(&parts.headers);
+        // Authenticate from the headers before reading a byte of the body.
+        let identity = match self
+            .handler
+            .authenticate(credentials_from(&parts.headers), &context)
+            .await
+        {
+            Ok(identity) => identity,
+            Err(e) => return self.finish(Err(e), format, pretty, is_head, security_endpoint),
+        };
 
         let body = match Limited::new(body, self.options.max_content_length)
             .collect()
@@ -237,40 +238,27 @@ impl<H: ActionHandler> Shared<H> {
         }
 
         let result = match self.routes.route(&parts.method, &path, &query, body.len()) {
-            Routed::Action(action) => self.handler.handle(action, credentials, context).await,
-            Routed::Invalid(error) => {
-                match self.handler.authenticate_only(credentials, context).await {
-                    Ok(()) => Err(error),
-                    Err(e) => Err(e),
-                }
-            }
-            Routed::NoRoute => match self.handler.authenticate_only(credentials, context).await {
-                Ok(()) => Err(EsError::bad_request(format!(
-                    "no handler found for uri [{path}] and method [{}]",
-                    parts.method
-                ))),
-                Err(e) => Err(e),
-            },
+            Routed::Action(action) => self.handler.handle(action, identity, &context).await,
+            Routed::Invalid(error) => Err(error),
+            Routed::NoRoute => Err(EsError::bad_request(format!(
+                "no handler found for uri [{path}] and method [{}]",
+                parts.method
+            ))),
             Routed::MethodNotAllowed(allowed) => {
-                match self.handler.authenticate_only(credentials, context).await {
-                    Ok(()) => {
-                        let allow = allowed
-                            .iter()
-                            .map(Method::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",");
-                        Err(EsError::new(
-                            405,
-                            "method_not_allowed_exception",
-                            format!(
-                                "Incorrect HTTP method for uri [{path}] and method [{}], allowed: [{allow}]",
-                                parts.method
-                            ),
-                        )
-                        .with_header("allow", allow))
-                    }
-                    Err(e) => Err(e),
-                }
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                Err(EsError::new(
+                    405,
+                    "method_not_allowed_exception",
+                    format!(
+                        "Incorrect HTTP method for uri [{path}] and method [{}], allowed: [{allow}]",
+                        parts.method
+                    ),
+                )
+                .with_header("allow", allow))
             }
         };
         self.finish(result, format, pretty, is_head, security_endpoint)
@@ -365,7 +353,19 @@ async fn answer_plaintext_on_https(mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.shutdown().await;
 }
 
-fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
+/// The decoded path and query parameters of a request target.
+pub(crate) fn parse_target(uri: &hyper::Uri) -> (String, Vec<(String, String)>) {
+    let path = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    (path, query)
+}
+
+pub(crate) fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
     use base64::Engine;
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Credentials::None;
@@ -393,7 +393,7 @@ fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
 }
 
 /// The media types Elasticsearch accepts for request bodies.
-fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), EsError> {
+pub(crate) fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), EsError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(EsError::new(
             406,
@@ -445,13 +445,13 @@ fn compatible_with(value: &str) -> Result<Option<u8>, EsError> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum ResponseFormat {
+pub(crate) enum ResponseFormat {
     Json,
     Compatible(u8),
 }
 
 impl ResponseFormat {
-    fn negotiate(headers: &hyper::HeaderMap) -> Result<Self, EsError> {
+    pub(crate) fn negotiate(headers: &hyper::HeaderMap) -> Result<Self, EsError> {
         let accept = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())

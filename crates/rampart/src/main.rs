@@ -62,8 +62,12 @@ fn main() -> ExitCode {
             }) {
                 Ok(()) => ExitCode::from(exit::OK),
                 Err(e) => {
-                    eprintln!("rampart: {}", e.message);
-                    tracing::error!("{}", e.message);
+                    // Once logging runs, the log reaches both stderr and the log file.
+                    if tracing::dispatcher::has_been_set() {
+                        tracing::error!("{}", e.message);
+                    } else {
+                        eprintln!("rampart: {}", e.message);
+                    }
                     ExitCode::from(e.exit_code)
                 }
             }
