@@ -261,46 +261,27 @@ fn official_python_clients_work_unpatched() {
     assert_eq!(out.trim(), "401 security_exception");
 }
 
-/// Makes a new key and certificate with openssl, signed by nobody (self-signed), and packs it
-/// as a PKCS#12 with `openssl pkcs12 -export`, the way an operator would replace one.
+/// A new self-signed key and certificate made by openssl, packed as a PKCS#12 by
+/// `openssl pkcs12 -export`, the way an operator would replace one.
 fn openssl_p12(dir: &std::path::Path, name: &str, password: &str) -> (std::path::PathBuf, String) {
-    let key = dir.join(format!("{name}.key"));
-    let crt = dir.join(format!("{name}.crt"));
-    let p12 = dir.join(format!("{name}.p12"));
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                "subjectAltName=DNS:localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt),
+    let crt = openssl_certificate(dir, name, None, "subjectAltName=DNS:localhost");
+    let p12 = format!("{name}.p12");
+    openssl(
+        dir,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            &format!("{name}.key"),
+            "-in",
+            &format!("{name}.crt"),
+            "-out",
+            &p12,
+            "-passout",
+            &format!("pass:{password}"),
+        ],
     );
-    run_ok(
-        Command::new("openssl")
-            .args(["pkcs12", "-export", "-inkey"])
-            .arg(&key)
-            .arg("-in")
-            .arg(&crt)
-            .arg("-out")
-            .arg(&p12)
-            .args(["-passout", &format!("pass:{password}")]),
-    );
-    let fingerprint = file_fingerprint(&crt);
-    (p12, fingerprint)
+    (dir.join(p12), file_fingerprint(&crt))
 }
 
 #[test]
@@ -567,61 +548,14 @@ fn pem_certificates_and_required_client_authentication() {
     let dir = fresh_home();
     let certs = dir.path().join("config/certs");
     std::fs::create_dir_all(&certs).expect("mkdir");
-    let openssl = |args: &[&str]| run_ok(Command::new("openssl").current_dir(&certs).args(args));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
-    for (name, ext) in [
-        ("node", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
-        ("client", "extendedKeyUsage=clientAuth"),
-    ] {
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        std::fs::write(certs.join(format!("{name}.ext")), ext).expect("ext");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.crt"),
-        ]);
-    }
+    openssl_certificate(&certs, "ca", None, "basicConstraints=critical,CA:TRUE");
+    openssl_certificate(
+        &certs,
+        "node",
+        Some("ca"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    openssl_certificate(&certs, "client", Some("ca"), "extendedKeyUsage=clientAuth");
     std::fs::write(
         dir.path().join("config/rampart.yml"),
         "xpack.security.http.ssl:\n  enabled: true\n  key: certs/node.key\n  certificate: certs/node.crt\n  \

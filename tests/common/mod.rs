@@ -274,3 +274,62 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs openssl in `dir` with `args`, failing the test with its stderr on error.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    run_ok(Command::new("openssl").current_dir(dir).args(args))
+}
+
+/// A P-256 key `<name>.key` and a certificate `<name>.crt` made by openssl in `dir`: self-signed
+/// when `ca` is `None`, else signed by the `ca` pair of the same folder. `extension` is one
+/// X.509 v3 extension line such as `subjectAltName=DNS:localhost`.
+pub fn openssl_certificate(dir: &Path, name: &str, ca: Option<&str>, extension: &str) -> PathBuf {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let subject = format!("/CN={name}");
+    match ca {
+        None => {
+            let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+            args.extend(ec);
+            args.extend(["-addext", extension, "-keyout", &key, "-out", &crt]);
+            openssl(dir, &args);
+        }
+        Some(ca) => {
+            let csr = format!("{name}.csr");
+            let mut args = vec!["req", "-subj", &subject];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &csr]);
+            openssl(dir, &args);
+            let ext_file = format!("{name}.ext");
+            std::fs::write(dir.join(&ext_file), extension).expect("extension file");
+            let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &ca_crt,
+                    "-CAkey",
+                    &ca_key,
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext_file,
+                    "-out",
+                    &crt,
+                ],
+            );
+        }
+    }
+    dir.join(crt)
+}

@@ -30,16 +30,21 @@ pub fn sha256_fingerprint(cert: &CertificateDer<'_>) -> String {
 
 /// Encodes DER certificates as PEM.
 pub fn certificates_to_pem(certs: &[CertificateDer<'_>]) -> String {
+    certs
+        .iter()
+        .map(|cert| pem_encode("CERTIFICATE", cert.as_ref()))
+        .collect()
+}
+
+/// One PEM block with `label` (`CERTIFICATE`, `PRIVATE KEY`, ...), lines of 64 characters.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine;
-    let mut out = String::new();
-    for cert in certs {
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
     }
+    out.push_str(&format!("-----END {label}-----\n"));
     out
 }

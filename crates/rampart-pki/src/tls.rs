@@ -320,19 +320,7 @@ pub fn build_server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CertificateAuthority, KeyUsage, Validity, certificates_to_pem};
-
-    fn pem_key(der: &[u8]) -> String {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(line).expect("ascii"));
-            out.push('\n');
-        }
-        out.push_str("-----END PRIVATE KEY-----\n");
-        out
-    }
+    use crate::{CertificateAuthority, KeyUsage, Validity, certificates_to_pem, pem_encode};
 
     fn write_pem_pair(dir: &Path) -> CertificateAuthority {
         let ca = CertificateAuthority::generate("ca", Validity::default()).expect("ca");
@@ -345,7 +333,11 @@ mod tests {
                 Validity::default(),
             )
             .expect("leaf");
-        std::fs::write(dir.join("node.key"), pem_key(&leaf.key_pkcs8)).expect("key");
+        std::fs::write(
+            dir.join("node.key"),
+            pem_encode("PRIVATE KEY", &leaf.key_pkcs8),
+        )
+        .expect("key");
         std::fs::write(
             dir.join("node.crt"),
             certificates_to_pem(&[leaf.certificate]),
