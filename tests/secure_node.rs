@@ -400,6 +400,20 @@ fn elastic_password_from_the_environment_is_used_and_not_echoed() {
 }
 
 #[test]
+fn a_too_short_elastic_password_is_refused_before_anything_is_written() {
+    let dir = fresh_home();
+    let mut cmd = rampart(dir.path());
+    cmd.args(["start", "-E", "http.port=0"])
+        .env("ELASTIC_PASSWORD", "q7Zx");
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ELASTIC_PASSWORD is too short"), "{err}");
+    assert!(!err.contains("q7Zx"), "the secret is not echoed: {err}");
+    assert!(!dir.path().join("config/certs").exists());
+}
+
+#[test]
 fn unknown_or_mistyped_settings_stop_the_start_with_the_key_the_file_and_the_fix() {
     let dir = fresh_home();
     std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");

@@ -253,6 +253,19 @@ impl Settings {
         source: Source,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
+        let def = registry::lookup(&key).ok_or_else(|| ConfigError::UnknownSetting {
+            suggestion: registry::nearest(&key),
+            key: key.clone(),
+            source: source.clone(),
+        })?;
+        // Before anything looks at the value, so no error about it can ever echo a secret.
+        if let Some(keystore_name) = def.keystore_only() {
+            return Err(ConfigError::SecureSettingInPlainText {
+                key,
+                source,
+                keystore_name: keystore_name.to_string(),
+            });
+        }
         let value = match value {
             Value::Scalar(s) => Value::Scalar(resolve_placeholders(&key, &s, &source, env)?),
             Value::List(items) => Value::List(
@@ -262,18 +275,6 @@ impl Settings {
                     .collect::<Result<_, _>>()?,
             ),
         };
-        let def = registry::lookup(&key).ok_or_else(|| ConfigError::UnknownSetting {
-            suggestion: registry::nearest(&key),
-            key: key.clone(),
-            source: source.clone(),
-        })?;
-        if let Some(keystore_name) = def.keystore_only() {
-            return Err(ConfigError::SecureSettingInPlainText {
-                key,
-                source,
-                keystore_name: keystore_name.to_string(),
-            });
-        }
         def.kind
             .validate(&value)
             .map_err(|reason| ConfigError::InvalidValue {

@@ -58,9 +58,13 @@ impl SecureSettings {
         let map: BTreeMap<String, String> =
             serde_json::from_slice(&text).map_err(|e| SecureSettingsError {
                 path: path.clone(),
+                // Line and column only: serde's own message may quote a secret value.
                 message: format!(
-                    "not a valid secure settings file ({e}); restore it from a backup or remove it \
-                     and the certificates it unlocks under config/certs/"
+                    "not a valid secure settings file (a JSON object of strings; the problem is at \
+                     line {}, column {}): restore it from a backup, or remove it and the \
+                     certificates it unlocks under config/certs/",
+                    e.line(),
+                    e.column()
                 ),
             })?;
         let values = map
@@ -112,5 +116,20 @@ mod tests {
             Some("s3cret")
         );
         assert!(!format!("{loaded:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_without_its_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(INTERIM_SECURE_SETTINGS_FILE),
+            r#"{"bootstrap.password": 123456}"#,
+        )
+        .expect("write");
+        let err = SecureSettings::load(dir.path())
+            .expect_err("damaged")
+            .to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(!err.contains("123456"), "{err}");
     }
 }

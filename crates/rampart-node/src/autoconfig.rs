@@ -23,6 +23,8 @@ pub enum Decision {
     Configure,
     /// Not configured, and the reason goes to the log.
     Skip(String),
+    /// Starting would serve without the security the files on disk were meant to give: stop.
+    Refuse(String),
 }
 
 /// Elasticsearch's rules: only a fresh node with no security settings configures itself.
@@ -41,9 +43,18 @@ pub fn decide(settings: &Settings, home: &Home, data_was_empty: bool) -> Decisio
     }
     let certs = home.config.join("certs");
     if certs.exists() {
-        return Decision::Skip(format!(
-            "{} already exists; remove it to let Rampart generate new certificates",
-            certs.display()
+        // Certificates but no security settings: an auto-configuration interrupted after its
+        // certificates were in place, or certificates nobody wired up. Starting now would serve
+        // plain HTTP, so fail closed.
+        return Decision::Refuse(format!(
+            "{} exists but no xpack.security.* setting is configured, so this node would start \
+             without TLS (an interrupted first start?): remove {} and {} to let Rampart configure \
+             security again, or configure xpack.security.* to use those certificates",
+            certs.display(),
+            certs.display(),
+            home.config
+                .join(rampart_config::INTERIM_SECURE_SETTINGS_FILE)
+                .display()
         ));
     }
     if !settings.get_list("discovery.seed_hosts").is_empty() {
@@ -164,6 +175,7 @@ pub fn configure(
         nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     let write_err = |p: &Path, e: std::io::Error| format!("cannot write {}: {e}", p.display());
+    remove_stale_staging(&home.config);
     DirBuilder::new()
         .mode(0o700)
         .create(&staging)
@@ -180,31 +192,33 @@ pub fn configure(
         }
         Ok::<(), String>(())
     })();
-    if let Err(e) = staged {
+    let installed = staged.and_then(|()| {
+        let mut secure = SecureSettings::load(&home.config).map_err(|e| e.to_string())?;
+        secure.insert(
+            "xpack.security.http.ssl.keystore.secure_password",
+            http_password,
+        );
+        secure.insert(
+            "xpack.security.transport.ssl.keystore.secure_password",
+            transport_password.clone(),
+        );
+        secure.insert(
+            "xpack.security.transport.ssl.truststore.secure_password",
+            transport_password,
+        );
+        secure.save(&home.config).map_err(|e| {
+            format!(
+                "cannot write the secure settings in {}: {e}",
+                home.config.display()
+            )
+        })?;
+        fs::rename(&staging, &certs).map_err(|e| write_err(&certs, e))
+    });
+    if let Err(e) = installed {
+        // Private keys must not linger in a staging directory nobody looks at.
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-
-    let mut secure = SecureSettings::load(&home.config).map_err(|e| e.to_string())?;
-    secure.insert(
-        "xpack.security.http.ssl.keystore.secure_password",
-        http_password,
-    );
-    secure.insert(
-        "xpack.security.transport.ssl.keystore.secure_password",
-        transport_password.clone(),
-    );
-    secure.insert(
-        "xpack.security.transport.ssl.truststore.secure_password",
-        transport_password,
-    );
-    secure.save(&home.config).map_err(|e| {
-        format!(
-            "cannot write the secure settings in {}: {e}",
-            home.config.display()
-        )
-    })?;
-    fs::rename(&staging, &certs).map_err(|e| write_err(&certs, e))?;
     fs::File::open(&home.config)
         .and_then(|d| d.sync_all())
         .map_err(|e| write_err(&home.config, e))?;
@@ -224,6 +238,26 @@ pub fn configure(
         ca_fingerprint: rampart_pki::sha256_fingerprint(http_ca.certificate()),
         ca_path: certs.join("http_ca.crt"),
     })
+}
+
+/// Removes staging directories a crashed first start left behind: they hold private keys.
+fn remove_stale_staging(config_dir: &Path) {
+    let Ok(entries) = fs::read_dir(config_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".certs.tmp-")
+        {
+            tracing::warn!(
+                "removing {}, left by an interrupted first start",
+                entry.path().display()
+            );
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn append_security_block(config_file: &Path) -> Result<(), String> {
@@ -281,7 +315,10 @@ mod tests {
             matches!(decide(&explicit, &home, true), Decision::Skip(r) if r.contains("xpack.security.enabled"))
         );
         fs::create_dir_all(home.config.join("certs")).expect("mkdir");
-        assert!(matches!(decide(&none, &home, true), Decision::Skip(r) if r.contains("certs")));
+        assert!(
+            matches!(decide(&none, &home, true), Decision::Refuse(r) if r.contains("without TLS")),
+            "an interrupted first start fails closed"
+        );
     }
 
     #[test]

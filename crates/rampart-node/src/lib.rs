@@ -30,6 +30,9 @@ use crate::home::{DataLock, Home};
 use crate::pipeline::{NodeIdentity, Pipeline};
 use crate::state::NodeState;
 
+/// Elasticsearch's minimum password length.
+pub const MIN_PASSWORD_LENGTH: usize = 6;
+
 /// Exit codes of `rampart start`, as documented in its `--help`.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -118,6 +121,15 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
             },
         )?;
 
+    let env_password = match env("ELASTIC_PASSWORD") {
+        Some(pw) if pw.chars().count() < MIN_PASSWORD_LENGTH => {
+            return Err(config_error(format!(
+                "ELASTIC_PASSWORD is too short: passwords must be at least {MIN_PASSWORD_LENGTH}                  characters long"
+            )));
+        }
+        other => other.map(SecretString::new),
+    };
+
     let home = home.with_settings(&settings);
     let data_was_empty = autoconfig::data_is_empty(&home).map_err(failure)?;
     home.create_dirs().map_err(failure)?;
@@ -153,13 +165,13 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
             tracing::info!(
                 "first start: auto-configuring security (certificates, TLS, elastic password)"
             );
-            let env_password = env("ELASTIC_PASSWORD").map(SecretString::new);
-            Some(autoconfig::configure(&home, &http_addrs, env_password).map_err(failure)?)
+            Some(autoconfig::configure(&home, &http_addrs, env_password.clone()).map_err(failure)?)
         }
         Decision::Skip(reason) => {
             tracing::info!("security auto-configuration skipped: {reason}");
             None
         }
+        Decision::Refuse(reason) => return Err(config_error(reason)),
     };
     let settings = if first_start.is_some() {
         Settings::load(&home.config_file(), &options.overrides, &env)
@@ -178,11 +190,9 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
             .map_err(failure)?;
         print_first_start(first, &bound);
     } else if security_enabled && reserved.password_hash("elastic").is_none() {
-        match env("ELASTIC_PASSWORD") {
+        match &env_password {
             Some(pw) => {
-                reserved
-                    .set_password("elastic", &SecretString::new(pw))
-                    .map_err(failure)?;
+                reserved.set_password("elastic", pw).map_err(failure)?;
                 tracing::info!("set the elastic user's password from ELASTIC_PASSWORD");
             }
             None => tracing::warn!(

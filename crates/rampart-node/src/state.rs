@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use base64::Engine;
-use rampart_config::fsutil::{PUBLIC_FILE_MODE, write_atomic};
+use rampart_config::fsutil::{PUBLIC_FILE_MODE, create_dir_durable, write_atomic};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl NodeState {
                     node_id: random_id()?,
                     cluster_uuid: random_id()?,
                 };
-                std::fs::create_dir_all(&dir)
+                create_dir_durable(&dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
                 write_atomic(&path, &json, PUBLIC_FILE_MODE)

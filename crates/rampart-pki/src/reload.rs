@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rustls::ServerConfig;
 
-use crate::tls::{BuiltServerConfig, TlsError};
+use crate::tls::{BuiltServerConfig, TlsError, sha256};
 
 type Builder = dyn Fn() -> Result<BuiltServerConfig, TlsError> + Send + Sync;
 
@@ -40,15 +40,16 @@ impl std::fmt::Debug for ReloadingServerConfig {
 fn fingerprint(files: &[PathBuf]) -> Fingerprints {
     files
         .iter()
-        .map(|path| {
-            let digest = std::fs::read(path).ok().map(|bytes| {
-                let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-                let mut out = [0u8; 32];
-                out.copy_from_slice(d.as_ref());
-                out
-            });
-            (path.clone(), digest)
-        })
+        .map(|path| (path.clone(), std::fs::read(path).ok().map(|b| sha256(&b))))
+        .collect()
+}
+
+/// What a build read, in the same form as a fingerprint of the disk.
+fn as_read(built: &BuiltServerConfig) -> Fingerprints {
+    built
+        .files
+        .iter()
+        .map(|(path, digest)| (path.clone(), Some(*digest)))
         .collect()
 }
 
@@ -61,7 +62,9 @@ impl ReloadingServerConfig {
         let built = build()?;
         Ok(ReloadingServerConfig {
             layer,
-            seen: Mutex::new(fingerprint(&built.files)),
+            // What was read, not what is on disk now: a file replaced in between is then seen
+            // as a change on the next poll instead of being missed.
+            seen: Mutex::new(as_read(&built)),
             current: RwLock::new(built.config),
             build: Box::new(build),
         })
@@ -90,7 +93,7 @@ impl ReloadingServerConfig {
         *seen = now;
         match (self.build)() {
             Ok(built) => {
-                *seen = fingerprint(&built.files);
+                *seen = as_read(&built);
                 match self.current.write() {
                     Ok(mut guard) => *guard = built.config,
                     Err(poisoned) => *poisoned.into_inner() = built.config,

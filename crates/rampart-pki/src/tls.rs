@@ -46,8 +46,9 @@ impl std::error::Error for TlsError {}
 
 pub struct BuiltServerConfig {
     pub config: Arc<ServerConfig>,
-    /// Every file the configuration was read from: what the reloader watches.
-    pub files: Vec<PathBuf>,
+    /// Every file the configuration was read from, with the SHA-256 of the bytes read: what the
+    /// reloader compares the files on disk against.
+    pub files: Vec<(PathBuf, [u8; 32])>,
     /// The certificate presented to clients.
     pub leaf: CertificateDer<'static>,
 }
@@ -60,36 +61,71 @@ impl std::fmt::Debug for BuiltServerConfig {
     }
 }
 
-fn read_file(path: &Path, setting: &str) -> Result<Zeroizing<Vec<u8>>, TlsError> {
-    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
-        TlsError(format!(
-            "cannot read [{}] configured by [{setting}]: {e}",
-            path.display()
-        ))
-    })
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
-fn pem_certificates(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = read_file(path, setting)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
+/// Reads the files of one configuration, remembering the digest of exactly what was read.
+#[derive(Default)]
+struct Files {
+    read: Vec<(PathBuf, [u8; 32])>,
+}
+
+impl Files {
+    fn read(&mut self, path: &Path, setting: &str) -> Result<Zeroizing<Vec<u8>>, TlsError> {
+        let bytes = std::fs::read(path).map(Zeroizing::new).map_err(|e| {
             TlsError(format!(
-                "[{}] configured by [{setting}] is not a valid PEM certificate file: {e}",
+                "cannot read [{}] configured by [{setting}]: {e}",
                 path.display()
             ))
         })?;
-    if certs.is_empty() {
-        return Err(TlsError(format!(
-            "[{}] configured by [{setting}] holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
+        if !self.read.iter().any(|(p, _)| p == path) {
+            self.read.push((path.to_path_buf(), sha256(&bytes)));
+        }
+        Ok(bytes)
     }
-    Ok(certs)
+
+    fn pem_certificates(
+        &mut self,
+        path: &Path,
+        setting: &str,
+    ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+        let bytes = self.read(path, setting)?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                TlsError(format!(
+                    "[{}] configured by [{setting}] is not a valid PEM certificate file: {e}",
+                    path.display()
+                ))
+            })?;
+        if certs.is_empty() {
+            return Err(TlsError(format!(
+                "[{}] configured by [{setting}] holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )));
+        }
+        Ok(certs)
+    }
+
+    fn pem_private_key(
+        &mut self,
+        path: &Path,
+        setting: &str,
+    ) -> Result<PrivateKeyDer<'static>, TlsError> {
+        let bytes = self.read(path, setting)?;
+        pem_private_key(&bytes, path, setting)
+    }
 }
 
-fn pem_private_key(path: &Path, setting: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = read_file(path, setting)?;
+fn pem_private_key(
+    bytes: &[u8],
+    path: &Path,
+    setting: &str,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
     if bytes
         .windows(b"ENCRYPTED PRIVATE KEY".len())
         .any(|w| w == b"ENCRYPTED PRIVATE KEY")
@@ -103,7 +139,7 @@ fn pem_private_key(path: &Path, setting: &str) -> Result<PrivateKeyDer<'static>,
             path.display()
         )));
     }
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| {
         TlsError(format!(
             "[{}] configured by [{setting}] is not a valid PEM private key: {e}",
             path.display()
@@ -174,7 +210,7 @@ pub fn build_server_config(
     config_dir: &Path,
 ) -> Result<BuiltServerConfig, TlsError> {
     let resolve = |p: String| config_dir.join(p);
-    let mut files = Vec::new();
+    let mut files = Files::default();
 
     let keystore_setting = layer.setting("keystore.path");
     let key_setting = layer.setting("key");
@@ -191,8 +227,7 @@ pub fn build_server_config(
         }
         (Some(keystore), None, None) => {
             let path = resolve(keystore);
-            let bytes = read_file(&path, &keystore_setting)?;
-            files.push(path.clone());
+            let bytes = files.read(&path, &keystore_setting)?;
             let password = secure
                 .get(&layer.setting("keystore.secure_password"))
                 .unwrap_or("");
@@ -210,10 +245,8 @@ pub fn build_server_config(
         (None, Some(key), Some(cert)) => {
             let key_path = resolve(key);
             let cert_path = resolve(cert);
-            let key = pem_private_key(&key_path, &key_setting)?;
-            let chain = pem_certificates(&cert_path, &cert_setting)?;
-            files.push(key_path);
-            files.push(cert_path);
+            let key = files.pem_private_key(&key_path, &key_setting)?;
+            let chain = files.pem_certificates(&cert_path, &cert_setting)?;
             (key, chain, Vec::new())
         }
         (None, Some(_), None) | (None, None, Some(_)) => {
@@ -233,21 +266,17 @@ pub fn build_server_config(
     let ca_setting = layer.setting("certificate_authorities");
     for ca in settings.get_list(&ca_setting) {
         let path = resolve(ca);
-        trusted.extend(pem_certificates(&path, &ca_setting)?);
-        files.push(path);
+        trusted.extend(files.pem_certificates(&path, &ca_setting)?);
     }
     let truststore_setting = layer.setting("truststore.path");
     if let Some(truststore) = settings.get(&truststore_setting) {
         let path = resolve(truststore);
-        let bytes = read_file(&path, &truststore_setting)?;
+        let bytes = files.read(&path, &truststore_setting)?;
         let password = secure
             .get(&layer.setting("truststore.secure_password"))
             .unwrap_or("");
         let contents = read_pkcs12(&bytes, password)
             .map_err(|e| TlsError(format!("[{}] ({truststore_setting}): {e}", path.display())))?;
-        if !files.contains(&path) {
-            files.push(path);
-        }
         trusted.extend(contents.trusted);
     }
 
@@ -301,8 +330,9 @@ pub fn build_server_config(
             "the private key and certificate of the {} layer ({}) do not form a usable pair: {e}",
             layer.name(),
             files
+                .read
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|(p, _)| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
@@ -312,7 +342,7 @@ pub fn build_server_config(
     }
     Ok(BuiltServerConfig {
         config: Arc::new(config),
-        files,
+        files: files.read,
         leaf,
     })
 }

@@ -18,6 +18,7 @@ use rampart_pki::ReloadingServerConfig;
 use rampart_security::{Credentials, SecretString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use zeroize::Zeroizing;
 
 use crate::headers::SecurityHeaders;
 use crate::routes::{Routed, Routes};
@@ -374,16 +375,29 @@ pub(crate) fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
         return Credentials::Malformed;
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    // A scheme is a short token; anything else (a bare token pasted without one) is malformed,
+    // and is never echoed back.
+    if scheme.is_empty()
+        || scheme.len() > 16
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Credentials::Malformed;
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Credentials::Unsupported {
-            scheme: scheme.chars().take(32).collect(),
+            scheme: scheme.to_string(),
         };
     }
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else {
         return Credentials::Malformed;
     };
-    let decoded = SecretString::new(String::from_utf8(decoded).unwrap_or_default());
-    match decoded.expose().split_once(':') {
+    let decoded = Zeroizing::new(decoded);
+    let Ok(decoded) = std::str::from_utf8(&decoded) else {
+        return Credentials::Malformed;
+    };
+    match decoded.split_once(':') {
         Some((username, password)) if !username.is_empty() => Credentials::Basic {
             username: username.to_string(),
             password: SecretString::from(password),
@@ -513,6 +527,11 @@ mod tests {
         ));
         assert!(matches!(
             credentials_from(&headers(&[("authorization", "Basic !!!")])),
+            Credentials::Malformed
+        ));
+        // A bare token without a scheme is malformed, not an "unsupported scheme" to echo.
+        assert!(matches!(
+            credentials_from(&headers(&[("authorization", "ZWxhc3RpYzpzZWNyZXQ=")])),
             Credentials::Malformed
         ));
     }

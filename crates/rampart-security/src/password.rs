@@ -154,7 +154,7 @@ mod tests {
         let a = generate_password().expect("pw");
         let b = generate_password().expect("pw");
         assert_eq!(a.expose().len(), 20);
-        assert_ne!(a, b);
+        assert_ne!(a.expose(), b.expose());
         assert!(
             a.expose()
                 .chars()

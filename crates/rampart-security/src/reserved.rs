@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use rampart_config::fsutil::{SECRET_FILE_MODE, write_atomic};
+use rampart_config::fsutil::{SECRET_FILE_MODE, create_dir_durable, write_atomic};
 use serde::{Deserialize, Serialize};
 
 use crate::{SecretString, hash_password};
@@ -22,15 +22,23 @@ pub const RESERVED_USERS: &[(&str, &str)] = &[
 
 const FILE_NAME: &str = "reserved-users.json";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct StoredUser {
     password_hash: String,
 }
 
-#[derive(Debug)]
 pub struct ReservedUserStore {
     path: PathBuf,
     users: RwLock<BTreeMap<String, StoredUser>>,
+}
+
+impl std::fmt::Debug for ReservedUserStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path only: password hashes never reach a log line.
+        f.debug_struct("ReservedUserStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReservedUserStore {
@@ -85,8 +93,7 @@ impl ReservedUserStore {
         );
         let json = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            create_dir_durable(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         write_atomic(&self.path, &json, SECRET_FILE_MODE)
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;

@@ -1,7 +1,8 @@
 use zeroize::Zeroizing;
 
-/// A secret string: zeroized on drop and never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string: zeroized on drop and never shown by `Debug`. Deliberately not `PartialEq`:
+/// secrets are compared only in constant time, where a comparison is needed at all.
+#[derive(Clone)]
 pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
