@@ -135,6 +135,11 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
         &node.url("/_no/such/endpoint"),
     ]);
     assert_eq!(unknown.status, 400);
+    assert_eq!(
+        unknown.json(),
+        serde_json::json!({"error": "no handler found for uri [/_no/such/endpoint] and method [GET]",
+                           "status": 400})
+    );
 }
 
 #[test]
@@ -669,4 +674,80 @@ fn credentials_are_checked_before_the_body_is_read() {
         &node.url("/"),
     ]);
     assert_eq!(wrong_type.status, 406, "{}", wrong_type.body);
+}
+
+#[test]
+fn cluster_health_follows_elasticsearch_semantics() {
+    let dir = fresh_home();
+    let node = Node::start(dir.path(), &[], &[]);
+    let password = node.printed_password();
+    let ca = node.ca();
+    let ca = ca.to_str().expect("utf8");
+    let userpass = format!("elastic:{password}");
+    let get = |path: &str| curl(&["--cacert", ca, "-u", &userpass, &node.url(path)]);
+
+    let yellow = get("/_cluster/health?wait_for_status=yellow&level=indices");
+    assert_eq!(yellow.status, 200, "{}", yellow.body);
+    assert_eq!(yellow.json()["timed_out"], false);
+    assert_eq!(yellow.json()["indices"], serde_json::json!({}));
+
+    // A concrete index that does not exist: red, waited for until the timeout, then 408.
+    let started = std::time::Instant::now();
+    let missing = get("/_cluster/health/no-such-index?timeout=1s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for the timeout"
+    );
+    assert_eq!(missing.status, 408, "{}", missing.body);
+    assert_eq!(missing.json()["status"], "red");
+    assert_eq!(missing.json()["timed_out"], true);
+
+    let two_nodes = get("/_cluster/health?wait_for_nodes=%3E%3D2&timeout=300ms");
+    assert_eq!(two_nodes.status, 408, "{}", two_nodes.body);
+    assert_eq!(two_nodes.json()["status"], "green");
+
+    let bad = get("/_cluster/health?wait_for_status=purple");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("wait_for_status")
+    );
+    let unknown = get("/_cluster/health?wait_for_colour=green");
+    assert_eq!(unknown.status, 400);
+    assert_eq!(
+        unknown.json()["error"]["reason"],
+        "request [/_cluster/health] contains unrecognized parameter: [wait_for_colour]"
+    );
+
+    let filtered = get("/_cluster/health?filter_path=status,*_shards,-unassigned*");
+    assert_eq!(
+        filtered.json(),
+        serde_json::json!({"status": "green", "active_primary_shards": 0, "active_shards": 0, "relocating_shards": 0,
+                           "initializing_shards": 0, "delayed_unassigned_shards": 0})
+    );
+    let info = get("/?filter_path=version.number,tagline");
+    assert_eq!(info.json()["tagline"], "You Know, for Search");
+    assert!(info.json().get("cluster_name").is_none());
+
+    let anonymous = curl(&["--cacert", ca, &node.url("/_cluster/health?pretty")]);
+    assert_eq!(
+        anonymous.json()["error"]["reason"],
+        "missing authentication credentials for REST request [/_cluster/health?pretty]"
+    );
+}
+
+#[test]
+fn an_interrupted_first_start_fails_closed() {
+    // Certificates in place but no security block in rampart.yml: what a crash between the two
+    // steps of auto-configuration leaves. Starting would serve plain HTTP, so it must not.
+    let dir = fresh_home();
+    std::fs::create_dir_all(dir.path().join("config/certs")).expect("mkdir");
+    let mut cmd = rampart(dir.path());
+    cmd.args(["start", "-E", "http.port=0"]);
+    let out = start_expecting_exit(cmd);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("would start without TLS"), "{err}");
 }

@@ -7,6 +7,8 @@
 //! so the REST layer and the transport can both produce actions and security can judge them.
 #![forbid(unsafe_code)]
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 /// An operation a node can execute. Authorization sees [`ActionRequest::name`] and
@@ -15,8 +17,58 @@ use serde_json::{Value, json};
 pub enum ActionRequest {
     /// `GET /`: who this node is.
     MainInfo,
-    /// `GET /_cluster/health`.
-    ClusterHealth { indices: Vec<String> },
+    /// `GET /_cluster/health[/{index}]`.
+    ClusterHealth(ClusterHealthRequest),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HealthStatus {
+    Green,
+    Yellow,
+    Red,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Green => "green",
+            HealthStatus::Yellow => "yellow",
+            HealthStatus::Red => "red",
+        }
+    }
+}
+
+/// A node-count condition of `wait_for_nodes`: `N`, `>=N`, `<=N`, `>N`, `<N`, `ge(N)`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCountCondition {
+    Eq(u32),
+    Ge(u32),
+    Le(u32),
+    Gt(u32),
+    Lt(u32),
+}
+
+impl NodeCountCondition {
+    pub fn holds(self, nodes: u32) -> bool {
+        match self {
+            NodeCountCondition::Eq(n) => nodes == n,
+            NodeCountCondition::Ge(n) => nodes >= n,
+            NodeCountCondition::Le(n) => nodes <= n,
+            NodeCountCondition::Gt(n) => nodes > n,
+            NodeCountCondition::Lt(n) => nodes < n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterHealthRequest {
+    pub indices: Vec<String>,
+    /// `level=indices|shards` adds an `indices` object to the response.
+    pub index_level: bool,
+    pub wait_for_status: Option<HealthStatus>,
+    pub wait_for_nodes: Option<NodeCountCondition>,
+    /// How long to wait for the conditions before answering 408 with `timed_out: true`.
+    pub timeout: Duration,
 }
 
 impl ActionRequest {
@@ -24,7 +76,7 @@ impl ActionRequest {
     pub fn name(&self) -> &'static str {
         match self {
             ActionRequest::MainInfo => "cluster:monitor/main",
-            ActionRequest::ClusterHealth { .. } => "cluster:monitor/health",
+            ActionRequest::ClusterHealth(_) => "cluster:monitor/health",
         }
     }
 
@@ -32,7 +84,7 @@ impl ActionRequest {
     pub fn indices(&self) -> &[String] {
         match self {
             ActionRequest::MainInfo => &[],
-            ActionRequest::ClusterHealth { indices } => indices,
+            ActionRequest::ClusterHealth(request) => &request.indices,
         }
     }
 }
@@ -54,6 +106,9 @@ impl ActionResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EsError {
     pub status: u16,
+    /// Elasticsearch answers a few errors (no handler for a URI, a wrong method) with a bare
+    /// string: `{"error":"...","status":N}`.
+    pub flat: bool,
     pub error_type: &'static str,
     pub reason: String,
     /// Response headers the error requires, such as `WWW-Authenticate` on a 401.
@@ -64,6 +119,7 @@ impl EsError {
     pub fn new(status: u16, error_type: &'static str, reason: impl Into<String>) -> Self {
         EsError {
             status,
+            flat: false,
             error_type,
             reason: reason.into(),
             headers: Vec::new(),
@@ -79,7 +135,18 @@ impl EsError {
         EsError::new(400, "illegal_argument_exception", reason)
     }
 
+    /// An error Elasticsearch renders as a bare string.
+    pub fn flat(status: u16, reason: impl Into<String>) -> Self {
+        EsError {
+            flat: true,
+            ..EsError::new(status, "", reason)
+        }
+    }
+
     pub fn to_json(&self) -> Value {
+        if self.flat {
+            return json!({"error": self.reason, "status": self.status});
+        }
         json!({
             "error": {
                 "root_cause": [{"type": self.error_type, "reason": self.reason}],
@@ -114,11 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn flat_errors_are_bare_strings() {
+        assert_eq!(
+            EsError::flat(400, "no handler found for uri [/x] and method [GET]").to_json(),
+            json!({"error": "no handler found for uri [/x] and method [GET]", "status": 400})
+        );
+    }
+
+    #[test]
     fn actions_carry_elasticsearch_names() {
         assert_eq!(ActionRequest::MainInfo.name(), "cluster:monitor/main");
-        let health = ActionRequest::ClusterHealth {
+        let health = ActionRequest::ClusterHealth(ClusterHealthRequest {
             indices: vec!["logs-*".into()],
-        };
+            index_level: false,
+            wait_for_status: None,
+            wait_for_nodes: None,
+            timeout: Duration::from_secs(30),
+        });
         assert_eq!(health.name(), "cluster:monitor/health");
         assert_eq!(health.indices(), ["logs-*".to_string()]);
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rampart_action::{ActionRequest, ActionResponse, EsError};
+use rampart_action::{ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus};
 use rampart_rest::{ActionHandler, RequestContext};
 use rampart_security::{AuthcError, Authentication, Authenticator, Credentials, authorize};
 use serde_json::json;
@@ -77,7 +77,7 @@ impl Pipeline {
         }
     }
 
-    fn execute(&self, request: ActionRequest) -> Result<ActionResponse, EsError> {
+    async fn execute(&self, request: ActionRequest) -> Result<ActionResponse, EsError> {
         match request {
             ActionRequest::MainInfo => Ok(ActionResponse::ok(json!({
                 "name": self.identity.node_name,
@@ -87,41 +87,69 @@ impl Pipeline {
                     "number": ES_COMPATIBLE_VERSION,
                     "build_flavor": "default",
                     "build_type": "rampart",
+                    // Official clients require these fields; a release build may set them.
+                    "build_hash": option_env!("RAMPART_BUILD_HASH").unwrap_or("unknown"),
+                    "build_date": option_env!("RAMPART_BUILD_DATE").unwrap_or("1970-01-01T00:00:00.000Z"),
                     "build_snapshot": false,
+                    "lucene_version": "n/a",
                     "minimum_wire_compatibility_version": "7.17.0",
                     "minimum_index_compatibility_version": "7.0.0",
                 },
                 "tagline": "You Know, for Search",
                 "rampart": { "version": env!("CARGO_PKG_VERSION") },
             }))),
-            ActionRequest::ClusterHealth { indices } => {
-                // No index exists until the document store lands; a concrete name cannot match.
-                if let Some(missing) = indices.iter().find(|i| !i.contains('*') && *i != "_all") {
-                    return Err(EsError::new(
-                        404,
-                        "index_not_found_exception",
-                        format!("no such index [{missing}]"),
-                    ));
-                }
-                Ok(ActionResponse::ok(json!({
-                    "cluster_name": self.identity.cluster_name,
-                    "status": "green",
-                    "timed_out": false,
-                    "number_of_nodes": 1,
-                    "number_of_data_nodes": 1,
-                    "active_primary_shards": 0,
-                    "active_shards": 0,
-                    "relocating_shards": 0,
-                    "initializing_shards": 0,
-                    "unassigned_shards": 0,
-                    "unassigned_primary_shards": 0,
-                    "delayed_unassigned_shards": 0,
-                    "number_of_pending_tasks": 0,
-                    "number_of_in_flight_fetch": 0,
-                    "task_max_waiting_in_queue_millis": 0,
-                    "active_shards_percent_as_number": 100.0,
-                })))
-            }
+            ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
+        }
+    }
+
+    /// Elasticsearch's semantics: a concrete index that does not exist makes the status red and
+    /// the request wait for it; any condition not met is waited for until `timeout`, then the
+    /// answer is 408 with `timed_out: true`.
+    async fn cluster_health(&self, request: ClusterHealthRequest) -> ActionResponse {
+        const NODES: u32 = 1;
+        // No index exists until the document store lands, so a concrete name cannot appear.
+        let missing_index = request
+            .indices
+            .iter()
+            .any(|i| !i.contains('*') && i != "_all");
+        let status = if missing_index {
+            HealthStatus::Red
+        } else {
+            HealthStatus::Green
+        };
+        let met = !missing_index
+            && request
+                .wait_for_status
+                .is_none_or(|wanted| status <= wanted)
+            && request.wait_for_nodes.is_none_or(|c| c.holds(NODES));
+        if !met {
+            // Nothing this node does today can change the answer before the timeout.
+            tokio::time::sleep(request.timeout).await;
+        }
+        let mut body = json!({
+            "cluster_name": self.identity.cluster_name,
+            "status": status.as_str(),
+            "timed_out": !met,
+            "number_of_nodes": NODES,
+            "number_of_data_nodes": NODES,
+            "active_primary_shards": 0,
+            "active_shards": 0,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "unassigned_primary_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0,
+        });
+        if request.index_level {
+            body["indices"] = json!({});
+        }
+        ActionResponse {
+            status: if met { 200 } else { 408 },
+            body,
         }
     }
 }
@@ -153,6 +181,6 @@ impl ActionHandler for Pipeline {
             authorize(authentication, request.name(), request.indices())
                 .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
         }
-        self.execute(request)
+        self.execute(request).await
     }
 }

@@ -1,12 +1,16 @@
 //! Elasticsearch's REST routes, each translated into an [`ActionRequest`].
 
+use std::time::Duration;
+
 use hyper::Method;
-use rampart_action::{ActionRequest, EsError};
+use rampart_action::{
+    ActionRequest, ClusterHealthRequest, EsError, HealthStatus, NodeCountCondition,
+};
 
 /// Query parameters every route accepts, as in Elasticsearch.
-const GLOBAL_PARAMS: &[&str] = &["pretty", "human", "error_trace"];
+const GLOBAL_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path"];
 
-type Build = fn(&matchit::Params<'_, '_>, &[(String, String)]) -> ActionRequest;
+type Build = fn(&matchit::Params<'_, '_>, &[(String, String)]) -> Result<ActionRequest, EsError>;
 
 struct Endpoint {
     method: Method,
@@ -39,12 +43,114 @@ fn index_list(params: &matchit::Params<'_, '_>) -> Vec<String> {
 }
 
 const HEALTH_PARAMS: &[&str] = &[
+    "expand_wildcards",
     "level",
     "local",
     "master_timeout",
     "timeout",
+    "wait_for_active_shards",
+    "wait_for_events",
+    "wait_for_no_initializing_shards",
+    "wait_for_no_relocating_shards",
+    "wait_for_nodes",
     "wait_for_status",
 ];
+
+fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn invalid_value(name: &str, value: &str, expected: &str) -> EsError {
+    EsError::bad_request(format!(
+        "invalid value [{value}] for parameter [{name}]: expected {expected}"
+    ))
+}
+
+fn parse_node_condition(value: &str) -> Option<NodeCountCondition> {
+    let value = value.trim();
+    let number = |s: &str| s.trim().parse::<u32>().ok();
+    let function = |name: &str| {
+        value
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(number)
+    };
+    if let Some(n) = value
+        .strip_prefix(">=")
+        .and_then(number)
+        .or_else(|| function("ge"))
+    {
+        Some(NodeCountCondition::Ge(n))
+    } else if let Some(n) = value
+        .strip_prefix("<=")
+        .and_then(number)
+        .or_else(|| function("le"))
+    {
+        Some(NodeCountCondition::Le(n))
+    } else if let Some(n) = value
+        .strip_prefix('>')
+        .and_then(number)
+        .or_else(|| function("gt"))
+    {
+        Some(NodeCountCondition::Gt(n))
+    } else if let Some(n) = value
+        .strip_prefix('<')
+        .and_then(number)
+        .or_else(|| function("lt"))
+    {
+        Some(NodeCountCondition::Lt(n))
+    } else {
+        number(value).map(NodeCountCondition::Eq)
+    }
+}
+
+fn cluster_health(
+    params: &matchit::Params<'_, '_>,
+    query: &[(String, String)],
+) -> Result<ActionRequest, EsError> {
+    let index_level = match param(query, "level") {
+        None | Some("cluster") => false,
+        Some("indices" | "shards") => true,
+        Some(other) => return Err(invalid_value("level", other, "cluster, indices or shards")),
+    };
+    let wait_for_status = match param(query, "wait_for_status") {
+        None => None,
+        Some("green") => Some(HealthStatus::Green),
+        Some("yellow") => Some(HealthStatus::Yellow),
+        Some("red") => Some(HealthStatus::Red),
+        Some(other) => {
+            return Err(invalid_value(
+                "wait_for_status",
+                other,
+                "green, yellow or red",
+            ));
+        }
+    };
+    let wait_for_nodes =
+        match param(query, "wait_for_nodes") {
+            None | Some("") => None,
+            Some(v) => Some(parse_node_condition(v).ok_or_else(|| {
+                invalid_value("wait_for_nodes", v, "N, >=N, <=N, >N, <N or ge(N)")
+            })?),
+        };
+    let timeout = match param(query, "timeout") {
+        None => Duration::from_secs(30),
+        Some(v) => rampart_config::parse_time_value(v)
+            .map_err(|e| invalid_value("timeout", v, &format!("a time value ({e})")))?,
+    };
+    Ok(ActionRequest::ClusterHealth(ClusterHealthRequest {
+        indices: index_list(params),
+        index_level,
+        wait_for_status,
+        wait_for_nodes,
+        timeout,
+    }))
+}
 
 impl Routes {
     pub(crate) fn new() -> Self {
@@ -53,15 +159,13 @@ impl Routes {
             method,
             params: &[],
             accepts_body: false,
-            build: |_, _| ActionRequest::MainInfo,
+            build: |_, _| Ok(ActionRequest::MainInfo),
         };
         let health = || Endpoint {
             method: Method::GET,
             params: HEALTH_PARAMS,
             accepts_body: false,
-            build: |p, _| ActionRequest::ClusterHealth {
-                indices: index_list(p),
-            },
+            build: cluster_health,
         };
         let routes: Vec<(&str, Vec<Endpoint>)> = vec![
             ("/", vec![main(Method::GET), main(Method::HEAD)]),
@@ -104,7 +208,10 @@ impl Routes {
                 "request [{method} {path}] does not support having a body"
             )));
         }
-        Routed::Action((endpoint.build)(&matched.params, query))
+        match (endpoint.build)(&matched.params, query) {
+            Ok(action) => Routed::Action(action),
+            Err(error) => Routed::Invalid(error),
+        }
     }
 }
 
@@ -133,12 +240,30 @@ mod tests {
         match route(
             Method::GET,
             "/_cluster/health/a,b",
-            &[("wait_for_status", "green")],
+            &[
+                ("wait_for_status", "green"),
+                ("timeout", "2s"),
+                ("wait_for_nodes", ">=2"),
+            ],
         ) {
-            Routed::Action(ActionRequest::ClusterHealth { indices }) => {
-                assert_eq!(indices, ["a", "b"])
+            Routed::Action(ActionRequest::ClusterHealth(h)) => {
+                assert_eq!(h.indices, ["a", "b"]);
+                assert_eq!(h.wait_for_status, Some(HealthStatus::Green));
+                assert_eq!(h.timeout, Duration::from_secs(2));
+                assert_eq!(h.wait_for_nodes, Some(NodeCountCondition::Ge(2)));
             }
             _ => panic!("expected health"),
+        }
+        for (name, value) in [
+            ("wait_for_status", "purple"),
+            ("level", "galaxy"),
+            ("timeout", "soon"),
+            ("wait_for_nodes", "many"),
+        ] {
+            match route(Method::GET, "/_cluster/health", &[(name, value)]) {
+                Routed::Invalid(e) => assert!(e.reason.contains(name), "{}", e.reason),
+                _ => panic!("{name}={value} accepted"),
+            }
         }
     }
 

@@ -179,6 +179,11 @@ impl<H: ActionHandler> Shared<H> {
         let (parts, body) = req.into_parts();
         let (path, query) = parse_target(&parts.uri);
         let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
+        let filter = query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "filter_path")
+            .map(|(_, v)| v.clone());
         let is_head = parts.method == Method::HEAD;
         let security_endpoint = path.starts_with("/_security");
 
@@ -195,7 +200,10 @@ impl<H: ActionHandler> Shared<H> {
             }
         };
         let context = RequestContext {
-            description: format!("REST request [{path}]"),
+            description: format!(
+                "REST request [{}]",
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            ),
             remote_addr: addr,
         };
         // Authenticate from the headers before reading a byte of the body.
@@ -205,7 +213,14 @@ impl<H: ActionHandler> Shared<H> {
             .await
         {
             Ok(identity) => identity,
-            Err(e) => return self.finish(Err(e), format, pretty, is_head, security_endpoint),
+            Err(e) => {
+                // Read (and discard) a little of an unread body first: closing a socket with
+                // unread data resets it, which could swallow the 401 before the client reads it.
+                drain_briefly(body).await;
+                let mut response = self.finish(Err(e), format, pretty, is_head, security_endpoint);
+                close_after(&mut response);
+                return response;
+            }
         };
 
         let body = match Limited::new(body, self.options.max_content_length)
@@ -229,7 +244,10 @@ impl<H: ActionHandler> Shared<H> {
                 } else {
                     EsError::bad_request(format!("cannot read the request body: {e}"))
                 };
-                return self.finish(Err(error), format, pretty, is_head, security_endpoint);
+                let mut response =
+                    self.finish(Err(error), format, pretty, is_head, security_endpoint);
+                close_after(&mut response);
+                return response;
             }
         };
         if !body.is_empty()
@@ -241,26 +259,34 @@ impl<H: ActionHandler> Shared<H> {
         let result = match self.routes.route(&parts.method, &path, &query, body.len()) {
             Routed::Action(action) => self.handler.handle(action, identity, &context).await,
             Routed::Invalid(error) => Err(error),
-            Routed::NoRoute => Err(EsError::bad_request(format!(
-                "no handler found for uri [{path}] and method [{}]",
-                parts.method
-            ))),
+            Routed::NoRoute => Err(EsError::flat(
+                400,
+                format!(
+                    "no handler found for uri [{}] and method [{}]",
+                    parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+                    parts.method
+                ),
+            )),
             Routed::MethodNotAllowed(allowed) => {
-                let allow = allowed
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                Err(EsError::new(
+                let methods: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                Err(EsError::flat(
                     405,
-                    "method_not_allowed_exception",
                     format!(
-                        "Incorrect HTTP method for uri [{path}] and method [{}], allowed: [{allow}]",
-                        parts.method
+                        "Incorrect HTTP method for uri [{}] and method [{}], allowed: [{}]",
+                        parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+                        parts.method,
+                        methods.join(", ")
                     ),
                 )
-                .with_header("allow", allow))
+                .with_header("allow", methods.join(",")))
             }
+        };
+        let result = match (result, &filter) {
+            (Ok(mut response), Some(filter)) => {
+                response.body = crate::filter::filter_path(&response.body, filter);
+                Ok(response)
+            }
+            (other, _) => other,
         };
         self.finish(result, format, pretty, is_head, security_endpoint)
     }
@@ -325,15 +351,49 @@ impl<H: ActionHandler> Shared<H> {
     }
 }
 
+/// Reads at most 1 MiB of a body for at most one second, discarding it.
+async fn drain_briefly(body: Incoming) {
+    let limited = Limited::new(body, 1 << 20);
+    let _ = tokio::time::timeout(Duration::from_secs(1), limited.collect()).await;
+}
+
+fn close_after(response: &mut Response<Full<Bytes>>) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// Logs at most one plaintext-on-HTTPS warning a minute, with the count since the last one, so
+/// a scanner cannot flood the log.
+fn warn_plaintext(addr: SocketAddr) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if now >= last.saturating_add(60)
+        && LAST_WARNED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            "received plaintext HTTP traffic on an HTTPS channel from {addr}: answered with a hint \
+             to use https:// and closed the connection ({suppressed} more since the last warning)"
+        );
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// `http://` on the HTTPS port: read the request head, answer with a hint, close. Never served.
 async fn answer_plaintext_on_https(mut stream: TcpStream, addr: SocketAddr) {
-    tracing::warn!(
-        "received plaintext HTTP traffic on an HTTPS channel from {addr}: answered with a hint to use \
-         https:// and closed the connection"
-    );
+    warn_plaintext(addr);
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
