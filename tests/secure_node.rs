@@ -54,7 +54,7 @@ fn first_start_secures_the_node_and_prints_how_to_connect() {
     for secret in [
         "config/certs/http.p12",
         "config/certs/transport.p12",
-        "config/secure-settings.json",
+        "config/rampart.keystore",
     ] {
         let mode = std::fs::metadata(dir.path().join(secret))
             .expect("meta")
@@ -294,13 +294,12 @@ fn certificates_reload_from_disk_and_a_broken_replacement_keeps_the_old_one() {
     let dir = fresh_home();
     let node = Node::start(dir.path(), &[], &[]);
     let original = served_fingerprint(node.port).expect("served");
-    let secure: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("config/secure-settings.json")).expect("secure"),
-    )
-    .expect("json");
-    let p12_password = secure["xpack.security.http.ssl.keystore.secure_password"]
-        .as_str()
-        .expect("password");
+    let shown = run_ok(rampart(dir.path()).args([
+        "keystore",
+        "show",
+        "xpack.security.http.ssl.keystore.secure_password",
+    ]));
+    let p12_password = shown.trim_end();
     let work = tempfile::tempdir().expect("tmp");
     let (replacement, expected) = openssl_p12(work.path(), "swapped", p12_password);
     assert_ne!(original, expected);
@@ -392,7 +391,11 @@ fn elastic_password_from_the_environment_is_used_and_not_echoed() {
     let chosen = "Chosen-by-operator-42";
     let node = Node::start(dir.path(), &[], &[("ELASTIC_PASSWORD", chosen)]);
     assert!(!node.stdout().contains(chosen));
-    assert!(node.stdout().contains("the one given in ELASTIC_PASSWORD"));
+    assert!(
+        node.stdout().contains("the one given in ELASTIC_PASSWORD"),
+        "{}",
+        node.stdout()
+    );
     let ca = node.ca();
     let r = curl(&[
         "--cacert",

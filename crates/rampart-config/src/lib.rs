@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use registry::{Kind, SettingDef, lookup, parse_byte_size, parse_port_range, registry};
+pub use registry::{
+    Kind, SettingDef, lookup, nearest, parse_byte_size, parse_port_range, registry,
+};
 pub use secure::{INTERIM_SECURE_SETTINGS_FILE, SecureSettings, SecureSettingsError};
 pub use time::parse_time_value;
 

@@ -259,7 +259,7 @@ pub fn lookup(name: &str) -> Option<&'static SettingDef> {
 }
 
 /// The registered name closest to a mistyped one, if any is close enough to be a likely typo.
-pub(crate) fn nearest(name: &str) -> Option<&'static str> {
+pub fn nearest(name: &str) -> Option<&'static str> {
     let mut best: Option<(f64, &'static str)> = None;
     for def in registry() {
         let score = strsim::jaro_winkler(name, &def.name);

@@ -1,15 +1,14 @@
-//! Secure settings: values that Elasticsearch keeps in its keystore (passwords, passphrases).
+//! Secure settings: values that Elasticsearch keeps in its keystore (passwords, passphrases),
+//! held in memory for the node, zeroized on drop.
 //!
-//! Until the encrypted keystore lands (the certutil/keystore issue), auto-configuration keeps
-//! the secrets it generates in `config/secure-settings.json`, created owner-only (0600). The
-//! keystore issue migrates that file into `config/rampart.keystore` and removes it.
+//! They come from `config/rampart.keystore`. Before the keystore existed, auto-configuration
+//! kept its secrets in `config/secure-settings.json`; [`SecureSettings::load_interim`] reads that
+//! file once so the node can migrate it into the keystore and delete it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
-
-use crate::fsutil::{SECRET_FILE_MODE, write_atomic};
 
 pub const INTERIM_SECURE_SETTINGS_FILE: &str = "secure-settings.json";
 
@@ -40,8 +39,8 @@ impl std::fmt::Display for SecureSettingsError {
 impl std::error::Error for SecureSettingsError {}
 
 impl SecureSettings {
-    /// Loads the interim file from `config_dir`; a missing file means no secure settings.
-    pub fn load(config_dir: &Path) -> Result<SecureSettings, SecureSettingsError> {
+    /// Reads the interim file of earlier versions from `config_dir`; a missing file means none.
+    pub fn load_interim(config_dir: &Path) -> Result<SecureSettings, SecureSettingsError> {
         let path = config_dir.join(INTERIM_SECURE_SETTINGS_FILE);
         let text = match std::fs::read(&path) {
             Ok(bytes) => Zeroizing::new(bytes),
@@ -82,18 +81,9 @@ impl SecureSettings {
         self.values.insert(name.to_string(), value);
     }
 
-    pub fn save(&self, config_dir: &Path) -> std::io::Result<()> {
-        let map: BTreeMap<&str, &str> = self
-            .values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let json = Zeroizing::new(serde_json::to_vec_pretty(&map).map_err(std::io::Error::other)?);
-        write_atomic(
-            &config_dir.join(INTERIM_SECURE_SETTINGS_FILE),
-            &json,
-            SECRET_FILE_MODE,
-        )
+    /// Every name and value, for moving them elsewhere (the keystore).
+    pub fn into_entries(self) -> impl Iterator<Item = (String, Zeroizing<String>)> {
+        self.values.into_iter()
     }
 }
 
@@ -102,15 +92,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_and_never_debug_prints_values() {
+    fn reads_the_interim_file_and_never_debug_prints_values() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = SecureSettings::default();
-        s.insert(
-            "xpack.security.http.ssl.keystore.secure_password",
-            Zeroizing::new("s3cret".into()),
-        );
-        s.save(dir.path()).expect("save");
-        let loaded = SecureSettings::load(dir.path()).expect("load");
+        std::fs::write(
+            dir.path().join(INTERIM_SECURE_SETTINGS_FILE),
+            r#"{"xpack.security.http.ssl.keystore.secure_password": "s3cret"}"#,
+        )
+        .expect("write");
+        let loaded = SecureSettings::load_interim(dir.path()).expect("load");
         assert_eq!(
             loaded.get("xpack.security.http.ssl.keystore.secure_password"),
             Some("s3cret")
@@ -126,7 +115,7 @@ mod tests {
             r#"{"bootstrap.password": 123456}"#,
         )
         .expect("write");
-        let err = SecureSettings::load(dir.path())
+        let err = SecureSettings::load_interim(dir.path())
             .expect_err("damaged")
             .to_string();
         assert!(err.contains("line 1"), "{err}");

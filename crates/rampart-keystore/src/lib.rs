@@ -16,6 +16,8 @@
 //! in memory longer than needed: values and keys are zeroized.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -62,9 +64,7 @@ impl std::fmt::Display for KeystoreError {
                 f,
                 "no keystore at {path}: create one with `rampart keystore create`"
             ),
-            KeystoreError::WrongPassword => {
-                f.write_str("the keystore password is incorrect")
-            }
+            KeystoreError::WrongPassword => f.write_str("the keystore password is incorrect"),
             KeystoreError::Damaged(why) => write!(
                 f,
                 "the keystore is damaged ({why}): restore it from a backup, or create a new one \
@@ -81,6 +81,29 @@ impl std::fmt::Display for KeystoreError {
 }
 
 impl std::error::Error for KeystoreError {}
+
+/// The environment variable naming a file that holds the keystore password, for starts
+/// without a terminal (services, containers, tests).
+pub const PASSPHRASE_FILE_ENV: &str = "RAMPART_KEYSTORE_PASSPHRASE_FILE";
+
+/// Reads the keystore password from the file named by [`PASSPHRASE_FILE_ENV`], if it is set;
+/// a trailing newline is not part of the password.
+pub fn passphrase_from_env_file() -> Result<Option<Zeroizing<String>>, String> {
+    let Some(path) = std::env::var_os(PASSPHRASE_FILE_ENV) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            format!(
+                "cannot read the keystore password from {} ({PASSPHRASE_FILE_ENV}): {e}",
+                std::path::Path::new(&path).display()
+            )
+        })?;
+    Ok(Some(Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_string(),
+    )))
+}
 
 /// Setting names as Elasticsearch accepts them in its keystore.
 pub fn validate_name(name: &str) -> Result<(), KeystoreError> {
@@ -116,9 +139,15 @@ fn derive_key(
     salt: &[u8],
     params: KdfParams,
 ) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    let argon_params = argon2::Params::new(params.m_cost_kib, params.t_cost, params.lanes, Some(32))
-        .map_err(|e| KeystoreError::Damaged(format!("invalid key derivation parameters: {e}")))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+    let argon_params =
+        argon2::Params::new(params.m_cost_kib, params.t_cost, params.lanes, Some(32)).map_err(
+            |e| KeystoreError::Damaged(format!("invalid key derivation parameters: {e}")),
+        )?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
     let mut key = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(password, salt, &mut key[..])
@@ -135,7 +164,8 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 fn random<const N: usize>() -> Result<[u8; N], KeystoreError> {
     let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|e| KeystoreError::Io(format!("no system randomness: {e}")))?;
+    getrandom::fill(&mut out)
+        .map_err(|e| KeystoreError::Io(format!("no system randomness: {e}")))?;
     Ok(out)
 }
 
@@ -173,7 +203,10 @@ fn parse_header(bytes: &[u8]) -> Result<Header<'_>, KeystoreError> {
     }
     at += 1;
     if body[at] != KDF_ARGON2ID {
-        return Err(KeystoreError::Damaged(format!("unknown key derivation [{}]", body[at])));
+        return Err(KeystoreError::Damaged(format!(
+            "unknown key derivation [{}]",
+            body[at]
+        )));
     }
     at += 1;
     let kdf = KdfParams {
@@ -181,6 +214,12 @@ fn parse_header(bytes: &[u8]) -> Result<Header<'_>, KeystoreError> {
         t_cost: read_u32(body, at + 4),
         lanes: read_u32(body, at + 8),
     };
+    // A crafted header must not make the reader allocate gigabytes or spin for minutes.
+    if kdf.m_cost_kib > 1024 * 1024 || kdf.t_cost > 64 || kdf.lanes > 16 {
+        return Err(KeystoreError::Damaged(
+            "its key derivation parameters are out of range".to_string(),
+        ));
+    }
     at += 12;
     let salt = &body[at..at + SALT_LEN];
     at += SALT_LEN;
@@ -205,6 +244,33 @@ fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
             KeystoreError::Io(format!("cannot read {}: {e}", path.display()))
         }
     })
+}
+
+fn decode_entries(plaintext: &[u8]) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, KeystoreError> {
+    let map: BTreeMap<String, String> = serde_json::from_slice(plaintext)
+        .map_err(|_| KeystoreError::Damaged("its contents do not decode".to_string()))?;
+    let mut entries = BTreeMap::new();
+    for (name, value) in map {
+        let value = Zeroizing::new(value);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.as_bytes())
+            .map_err(|_| KeystoreError::Damaged(format!("entry [{name}] does not decode")))?;
+        entries.insert(name, Zeroizing::new(decoded));
+    }
+    Ok(entries)
+}
+
+/// Entry points for the fuzz targets in `fuzz/`. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a keystore file's header (with a valid checksum appended, so the fuzzer gets past
+    /// it) and decodes `data` as a decrypted payload.
+    pub fn keystore_file(data: &[u8]) {
+        let mut file = data.to_vec();
+        file.extend_from_slice(&super::sha256(data));
+        let _ = super::parse_header(&file);
+        let _ = super::decode_entries(data);
+    }
 }
 
 impl Keystore {
@@ -246,16 +312,7 @@ impl Keystore {
         let plaintext = key
             .open_in_place(nonce, Aad::from(header.aad), &mut buffer)
             .map_err(|_| KeystoreError::WrongPassword)?;
-        let map: BTreeMap<String, String> = serde_json::from_slice(plaintext)
-            .map_err(|_| KeystoreError::Damaged("its contents do not decode".to_string()))?;
-        let mut entries = BTreeMap::new();
-        for (name, value) in map {
-            let value = Zeroizing::new(value);
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(value.as_bytes())
-                .map_err(|_| KeystoreError::Damaged(format!("entry [{name}] does not decode")))?;
-            entries.insert(name, Zeroizing::new(decoded));
-        }
+        let entries = decode_entries(plaintext)?;
         Ok(Keystore {
             entries,
             has_password: header.has_password,
@@ -378,14 +435,23 @@ mod tests {
         let mut ks = Keystore::new(true).expect("new");
         ks.set("a.b", value("v")).expect("set");
         ks.save(&path, b"pw").expect("save");
-        assert_eq!(Keystore::load(&path, b"nope").map(|_| ()), Err(KeystoreError::WrongPassword));
+        assert_eq!(
+            Keystore::load(&path, b"nope").map(|_| ()),
+            Err(KeystoreError::WrongPassword)
+        );
         let mut bytes = std::fs::read(&path).expect("read");
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x01;
         std::fs::write(&path, &bytes).expect("write");
-        assert!(matches!(Keystore::load(&path, b"pw"), Err(KeystoreError::Damaged(_))));
+        assert!(matches!(
+            Keystore::load(&path, b"pw"),
+            Err(KeystoreError::Damaged(_))
+        ));
         std::fs::write(&path, b"short").expect("write");
-        assert!(matches!(Keystore::load(&path, b"pw"), Err(KeystoreError::Damaged(_))));
+        assert!(matches!(
+            Keystore::load(&path, b"pw"),
+            Err(KeystoreError::Damaged(_))
+        ));
         assert!(matches!(
             Keystore::load(&dir.path().join("missing"), b""),
             Err(KeystoreError::NotFound(_))

@@ -7,13 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
+use rampart_config::Settings;
 use rampart_config::fsutil::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic};
-use rampart_config::{SecureSettings, Settings};
 use rampart_pki::{CertificateAuthority, KeyUsage, Validity, certificates_to_pem, write_pkcs12};
 use rampart_security::{SecretString, generate_password};
 use zeroize::Zeroizing;
 
 use crate::home::{Home, is_empty_dir};
+use crate::keystore::NodeKeystore;
 
 pub const BEGIN_MARKER: &str = "# BEGIN SECURITY AUTO CONFIGURATION";
 pub const END_MARKER: &str = "# END SECURITY AUTO CONFIGURATION";
@@ -28,11 +29,25 @@ pub enum Decision {
 }
 
 /// Elasticsearch's rules: only a fresh node with no security settings configures itself.
-pub fn decide(settings: &Settings, home: &Home, data_was_empty: bool) -> Decision {
+pub fn decide(
+    settings: &Settings,
+    keystore: &NodeKeystore,
+    home: &Home,
+    data_was_empty: bool,
+) -> Decision {
     if let Some(key) = settings.keys().find(|k| k.starts_with("xpack.security.")) {
         return Decision::Skip(format!(
             "security is configured explicitly ([{key}] in {})",
             settings.source_of(key)
+        ));
+    }
+    if let Some(name) = keystore
+        .keystore
+        .names()
+        .find(|n| n.starts_with("xpack.security."))
+    {
+        return Decision::Skip(format!(
+            "the keystore already holds security settings ([{name}])"
         ));
     }
     if !data_was_empty {
@@ -48,13 +63,10 @@ pub fn decide(settings: &Settings, home: &Home, data_was_empty: bool) -> Decisio
         // plain HTTP, so fail closed.
         return Decision::Refuse(format!(
             "{} exists but no xpack.security.* setting is configured, so this node would start \
-             without TLS (an interrupted first start?): remove {} and {} to let Rampart configure \
+             without TLS (an interrupted first start?): remove {} to let Rampart configure \
              security again, or configure xpack.security.* to use those certificates",
             certs.display(),
             certs.display(),
-            home.config
-                .join(rampart_config::INTERIM_SECURE_SETTINGS_FILE)
-                .display()
         ));
     }
     if !settings.get_list("discovery.seed_hosts").is_empty() {
@@ -89,10 +101,12 @@ pub fn hostname() -> String {
 }
 
 /// Generates and writes everything; `http_addrs` are the addresses HTTP will bind.
+/// `initial_password` is `ELASTIC_PASSWORD` or the keystore's `bootstrap.password`, if any.
 pub fn configure(
     home: &Home,
     http_addrs: &[IpAddr],
-    env_password: Option<SecretString>,
+    initial_password: Option<SecretString>,
+    keystore: &mut NodeKeystore,
 ) -> Result<FirstStart, String> {
     let host = hostname();
     let mut dns = vec!["localhost".to_string()];
@@ -193,25 +207,19 @@ pub fn configure(
         Ok::<(), String>(())
     })();
     let installed = staged.and_then(|()| {
-        let mut secure = SecureSettings::load(&home.config).map_err(|e| e.to_string())?;
-        secure.insert(
+        keystore.set(
             "xpack.security.http.ssl.keystore.secure_password",
-            http_password,
-        );
-        secure.insert(
+            &http_password,
+        )?;
+        keystore.set(
             "xpack.security.transport.ssl.keystore.secure_password",
-            transport_password.clone(),
-        );
-        secure.insert(
+            &transport_password,
+        )?;
+        keystore.set(
             "xpack.security.transport.ssl.truststore.secure_password",
-            transport_password,
-        );
-        secure.save(&home.config).map_err(|e| {
-            format!(
-                "cannot write the secure settings in {}: {e}",
-                home.config.display()
-            )
-        })?;
+            &transport_password,
+        )?;
+        keystore.save()?;
         fs::rename(&staging, &certs).map_err(|e| write_err(&certs, e))
     });
     if let Err(e) = installed {
@@ -225,7 +233,7 @@ pub fn configure(
 
     append_security_block(&home.config_file())?;
 
-    let (password, generated_password) = match env_password {
+    let (password, generated_password) = match initial_password {
         Some(pw) => (pw, None),
         None => {
             let pw = generate_password()?;
@@ -306,17 +314,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let home = Home::new(dir.path().to_path_buf());
         let none = Settings::from_pairs(&[]).expect("s");
-        assert_eq!(decide(&none, &home, true), Decision::Configure);
+        let mut ks = NodeKeystore::open(&home.config).expect("keystore");
+        assert_eq!(decide(&none, &ks, &home, true), Decision::Configure);
         assert!(
-            matches!(decide(&none, &home, false), Decision::Skip(r) if r.contains("not empty"))
+            matches!(decide(&none, &ks, &home, false), Decision::Skip(r) if r.contains("not empty"))
         );
         let explicit = Settings::from_pairs(&[("xpack.security.enabled", "false")]).expect("s");
+        assert!(matches!(
+            decide(&explicit, &ks, &home, true),
+            Decision::Skip(r) if r.contains("xpack.security.enabled")
+        ));
+        ks.set("xpack.security.http.ssl.keystore.secure_password", "x")
+            .expect("set");
         assert!(
-            matches!(decide(&explicit, &home, true), Decision::Skip(r) if r.contains("xpack.security.enabled"))
+            matches!(decide(&none, &ks, &home, true), Decision::Skip(r) if r.contains("keystore"))
         );
+        let ks = NodeKeystore::open(&home.config).expect("keystore");
         fs::create_dir_all(home.config.join("certs")).expect("mkdir");
         assert!(
-            matches!(decide(&none, &home, true), Decision::Refuse(r) if r.contains("without TLS")),
+            matches!(decide(&none, &ks, &home, true), Decision::Refuse(r) if r.contains("without TLS")),
             "an interrupted first start fails closed"
         );
     }
@@ -327,24 +343,24 @@ mod tests {
         let home = Home::new(dir.path().to_path_buf());
         home.create_dirs().expect("dirs");
         fs::write(home.config_file(), "cluster.name: kept\n").expect("yml");
-        let first = configure(&home, &[IpAddr::V4(Ipv4Addr::LOCALHOST)], None).expect("configure");
+        let mut ks = NodeKeystore::open(&home.config).expect("keystore");
+        let first =
+            configure(&home, &[IpAddr::V4(Ipv4Addr::LOCALHOST)], None, &mut ks).expect("configure");
         assert!(first.generated_password.is_some());
         assert_eq!(first.ca_fingerprint.len(), 64);
         let settings =
             Settings::load(&home.config_file(), &[], &|_| None).expect("still valid yaml");
         assert_eq!(settings.get("cluster.name").as_deref(), Some("kept"));
         assert!(settings.get_bool("xpack.security.http.ssl.enabled"));
-        let secure = SecureSettings::load(&home.config).expect("secure");
+        let reopened = NodeKeystore::open(&home.config).expect("keystore on disk");
+        reopened.validate().expect("only known secure settings");
+        let secure = reopened.secure_settings();
         for layer in [rampart_pki::Layer::Http, rampart_pki::Layer::Transport] {
             rampart_pki::build_server_config(&settings, &secure, layer, &home.config)
                 .unwrap_or_else(|e| panic!("{layer:?}: {e}"));
         }
         use std::os::unix::fs::PermissionsExt;
-        for secret in [
-            "certs/http.p12",
-            "certs/transport.p12",
-            "secure-settings.json",
-        ] {
+        for secret in ["certs/http.p12", "certs/transport.p12", "rampart.keystore"] {
             let mode = fs::metadata(home.config.join(secret))
                 .expect("meta")
                 .permissions()

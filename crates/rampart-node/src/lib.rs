@@ -9,6 +9,7 @@
 pub mod autoconfig;
 pub mod bootstrap;
 pub mod home;
+pub mod keystore;
 pub mod network;
 pub mod pipeline;
 pub mod state;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 
 use rampart_config::fsutil::{PUBLIC_FILE_MODE, write_atomic};
 use rampart_config::{SecureSettings, Settings, parse_byte_size, parse_time_value};
+
+use crate::keystore::NodeKeystore;
 use rampart_pki::{Layer, ReloadingServerConfig, build_server_config};
 use rampart_rest::{HttpServer, HttpServerOptions, SecurityHeaders};
 use rampart_security::{Authenticator, ReservedUserStore, SecretString};
@@ -160,12 +163,29 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         .filter_map(|l| l.local_addr().ok())
         .collect();
 
-    let first_start = match autoconfig::decide(&settings, &home, data_was_empty) {
+    let mut keystore = NodeKeystore::open(&home.config).map_err(config_error)?;
+    keystore
+        .migrate_interim_file(&home.config)
+        .map_err(failure)?;
+    keystore.validate().map_err(config_error)?;
+    // As in Elasticsearch: ELASTIC_PASSWORD, else the keystore's bootstrap.password, sets the
+    // elastic user's first password.
+    let initial_password = env_password.or_else(|| {
+        keystore
+            .keystore
+            .get_str("bootstrap.password")
+            .map(SecretString::from)
+    });
+
+    let first_start = match autoconfig::decide(&settings, &keystore, &home, data_was_empty) {
         Decision::Configure => {
             tracing::info!(
                 "first start: auto-configuring security (certificates, TLS, elastic password)"
             );
-            Some(autoconfig::configure(&home, &http_addrs, env_password.clone()).map_err(failure)?)
+            Some(
+                autoconfig::configure(&home, &http_addrs, initial_password.clone(), &mut keystore)
+                    .map_err(failure)?,
+            )
         }
         Decision::Skip(reason) => {
             tracing::info!("security auto-configuration skipped: {reason}");
@@ -179,8 +199,8 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     } else {
         settings
     };
-    let secure =
-        Arc::new(SecureSettings::load(&home.config).map_err(|e| config_error(e.to_string()))?);
+    let secure: Arc<SecureSettings> = Arc::new(keystore.secure_settings());
+    drop(keystore);
     let security_enabled = settings.get_bool("xpack.security.enabled");
 
     let reserved = ReservedUserStore::open(&home.data.join("_security")).map_err(failure)?;
@@ -190,14 +210,16 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
             .map_err(failure)?;
         print_first_start(first, &bound);
     } else if security_enabled && reserved.password_hash("elastic").is_none() {
-        match &env_password {
+        match &initial_password {
             Some(pw) => {
                 reserved.set_password("elastic", pw).map_err(failure)?;
-                tracing::info!("set the elastic user's password from ELASTIC_PASSWORD");
+                tracing::info!(
+                    "set the elastic user's password from ELASTIC_PASSWORD or bootstrap.password"
+                );
             }
             None => tracing::warn!(
-                "the elastic user has no password, so nobody can log in: restart once with the \
-                 ELASTIC_PASSWORD environment variable set"
+                "the elastic user has no password, so nobody can log in: restart once with \
+                 ELASTIC_PASSWORD set, or `rampart keystore add bootstrap.password`"
             ),
         }
     }
@@ -394,7 +416,11 @@ fn print_first_start(first: &FirstStart, bound: &[SocketAddr]) {
             "Password for the elastic user (shown only this once; keep it safe):\n  {}",
             pw.expose()
         ),
-        None => "Password for the elastic user: the one given in ELASTIC_PASSWORD".to_string(),
+        None => {
+            "Password for the elastic user: the one given in ELASTIC_PASSWORD or the keystore's \
+                 bootstrap.password"
+                .to_string()
+        }
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

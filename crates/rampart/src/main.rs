@@ -7,7 +7,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rampart_keystore::cli::Command as KeystoreCommand;
 use rampart_node::{StartOptions, exit};
+
+mod terminal;
+
+const KEYSTORE_HELP: &str = "\
+The keystore (config/rampart.keystore) holds secure settings: passwords and passphrases that
+must not sit in rampart.yml. Passwords and values are read from a hidden prompt on a terminal,
+or line by line from standard input otherwise; RAMPART_KEYSTORE_PASSPHRASE_FILE names a file
+holding the keystore password.
+
+Exit codes: 0 success, 1 `has-passwd` found no password, 64 usage error (bad name, missing
+entry, existing entry without -f), 65 wrong password or damaged keystore, 74 I/O error.";
 
 const START_HELP: &str = "\
 Exit codes:
@@ -50,11 +62,101 @@ enum Command {
         #[arg(short = 'E', value_name = "KEY=VALUE")]
         settings: Vec<String>,
     },
+    /// Manage the keystore of secure settings.
+    #[command(subcommand, after_help = KEYSTORE_HELP)]
+    Keystore(KeystoreArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeystoreArgs {
+    /// Create a new keystore (with -p, protected by a password).
+    Create {
+        /// Protect the keystore with a password.
+        #[arg(short = 'p', long = "password")]
+        password: bool,
+    },
+    /// List the names of the settings in the keystore.
+    List,
+    /// Add string settings; values are prompted for, or read from standard input one per line.
+    Add {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Overwrite existing settings (and create the keystore without asking).
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        /// Read values from standard input even on a terminal.
+        #[arg(short = 'x', long = "stdin")]
+        stdin: bool,
+    },
+    /// Add a setting whose value is the content of a file.
+    AddFile {
+        name: String,
+        file: PathBuf,
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+    },
+    /// Print a setting's value.
+    Show { name: String },
+    /// Remove settings.
+    Remove {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Change the keystore password (empty for none).
+    Passwd,
+    /// Exit 0 if the keystore is password-protected, 1 if not.
+    HasPasswd,
+}
+
+fn keystore(home: &std::path::Path, args: KeystoreArgs) -> ExitCode {
+    let home = match std::path::absolute(home) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("rampart: cannot resolve {}: {e}", home.display());
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let config = home.join("config");
+    if let Err(e) = rampart_config::fsutil::create_dir_durable(&config) {
+        eprintln!("rampart: cannot create {}: {e}", config.display());
+        return ExitCode::from(74);
+    }
+    let force_stdin = matches!(args, KeystoreArgs::Add { stdin: true, .. });
+    let command = match args {
+        KeystoreArgs::Create { password } => KeystoreCommand::Create { password },
+        KeystoreArgs::List => KeystoreCommand::List,
+        // Values come from standard input whenever it is not a terminal; -x only forces it.
+        KeystoreArgs::Add {
+            names,
+            force,
+            stdin: _,
+        } => KeystoreCommand::Add { names, force },
+        KeystoreArgs::AddFile { name, file, force } => {
+            KeystoreCommand::AddFile { name, file, force }
+        }
+        KeystoreArgs::Show { name } => KeystoreCommand::Show { name },
+        KeystoreArgs::Remove { names } => KeystoreCommand::Remove { names },
+        KeystoreArgs::Passwd => KeystoreCommand::Passwd,
+        KeystoreArgs::HasPasswd => KeystoreCommand::HasPasswd,
+    };
+    let mut terminal = terminal::StdTerminal::new(force_stdin);
+    match rampart_keystore::cli::run(
+        command,
+        &config.join(rampart_keystore::KEYSTORE_FILE),
+        &mut terminal,
+    ) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("rampart: {}", e.message);
+            ExitCode::from(e.exit_code)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Keystore(args) => keystore(&cli.home, args),
         Command::Start { settings } => {
             match rampart_node::start(StartOptions {
                 home: cli.home,
