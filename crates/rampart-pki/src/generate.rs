@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, PublicKeyData,
+    RsaKeySize, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
@@ -19,6 +20,118 @@ impl Default for Validity {
     fn default() -> Self {
         Validity { days: 1095 }
     }
+}
+
+/// The kind of key to generate: RSA as Elasticsearch's certutil does by default, or ECDSA P-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Rsa(u32),
+    EcdsaP256,
+}
+
+impl KeyType {
+    /// Elasticsearch's default: RSA 2048.
+    pub const DEFAULT: KeyType = KeyType::Rsa(2048);
+
+    pub fn rsa(bits: u32) -> Result<KeyType, String> {
+        match bits {
+            2048 | 3072 | 4096 => Ok(KeyType::Rsa(bits)),
+            _ => Err(format!(
+                "an RSA key size of {bits} bits is not supported: use 2048, 3072 or 4096"
+            )),
+        }
+    }
+
+    fn generate(self) -> Result<KeyPair, rcgen::Error> {
+        match self {
+            KeyType::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
+            KeyType::Rsa(bits) => {
+                let size = match bits {
+                    3072 => RsaKeySize::_3072,
+                    4096 => RsaKeySize::_4096,
+                    _ => RsaKeySize::_2048,
+                };
+                KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, size)
+            }
+        }
+    }
+}
+
+/// Parses a distinguished name such as `CN=Example CA,O=Example,C=DE`.
+pub fn parse_dn(text: &str) -> Result<DistinguishedName, String> {
+    let mut dn = DistinguishedName::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("[{part}] in the DN is not of the form TYPE=value"))?;
+        let kind = match kind.trim().to_ascii_uppercase().as_str() {
+            "CN" => DnType::CommonName,
+            "O" => DnType::OrganizationName,
+            "OU" => DnType::OrganizationalUnitName,
+            "C" => DnType::CountryName,
+            "ST" => DnType::StateOrProvinceName,
+            "L" => DnType::LocalityName,
+            "DC" => DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+            other => {
+                return Err(format!(
+                    "the DN attribute [{other}] is not supported: use CN, O, OU, C, ST, L or DC"
+                ));
+            }
+        };
+        dn.push(kind, value.trim());
+    }
+    if dn.iter().next().is_none() {
+        return Err("the DN is empty: give at least CN=name".to_string());
+    }
+    Ok(dn)
+}
+
+/// A certificate signing request and its new private key.
+pub struct CertificateRequest {
+    pub csr_der: Vec<u8>,
+    pub key_pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CertificateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateRequest").finish_non_exhaustive()
+    }
+}
+
+fn add_sans(
+    params: &mut CertificateParams,
+    dns_names: &[String],
+    ips: &[IpAddr],
+) -> Result<(), rcgen::Error> {
+    for name in dns_names {
+        params
+            .subject_alt_names
+            .push(SanType::DnsName(name.clone().try_into()?));
+    }
+    for ip in ips {
+        params.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    Ok(())
+}
+
+/// A new key and a CSR for it, for a CA outside Rampart to sign.
+pub fn certificate_request(
+    common_name: &str,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    key_type: KeyType,
+) -> Result<CertificateRequest, rcgen::Error> {
+    let key = key_type.generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    add_sans(&mut params, dns_names, ips)?;
+    let csr = params.serialize_request(&key)?;
+    Ok(CertificateRequest {
+        csr_der: csr.der().to_vec(),
+        key_pkcs8: Zeroizing::new(key.serialize_der()),
+    })
 }
 
 /// What a leaf certificate is for; transport certificates serve both ends of mutual TLS.
@@ -76,9 +189,21 @@ fn base_params(common_name: &str, validity: Validity) -> Result<CertificateParam
 }
 
 impl CertificateAuthority {
+    /// A CA with an ECDSA P-256 key, named `common_name`: what auto-configuration makes.
     pub fn generate(common_name: &str, validity: Validity) -> Result<Self, rcgen::Error> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = base_params(common_name, validity)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        Self::generate_with(dn, KeyType::EcdsaP256, validity)
+    }
+
+    pub fn generate_with(
+        dn: DistinguishedName,
+        key_type: KeyType,
+        validity: Validity,
+    ) -> Result<Self, rcgen::Error> {
+        let key = key_type.generate()?;
+        let mut params = base_params("", validity)?;
+        params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -94,6 +219,34 @@ impl CertificateAuthority {
         })
     }
 
+    /// An existing CA from its certificate and PKCS#8 key (from a PKCS#12 or PEM files).
+    pub fn from_parts(
+        certificate: CertificateDer<'static>,
+        key_pkcs8: &[u8],
+    ) -> Result<Self, String> {
+        let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref())
+            .map_err(|e| format!("the CA certificate cannot be parsed: {e}"))?;
+        if !parsed.is_ca() {
+            return Err(format!(
+                "the certificate [{}] is not a CA certificate (no basicConstraints CA:TRUE), so it \
+                 cannot sign others: make a CA with `rampart certutil ca`",
+                parsed.subject()
+            ));
+        }
+        let key = KeyPair::try_from(key_pkcs8)
+            .map_err(|e| format!("the CA private key cannot be used: {e}"))?;
+        if key.subject_public_key_info() != parsed.public_key().raw {
+            return Err("the CA private key does not belong to the CA certificate".to_string());
+        }
+        let issuer = Issuer::from_ca_cert_der(&certificate, key)
+            .map_err(|e| format!("the CA certificate cannot be used to sign: {e}"))?;
+        Ok(CertificateAuthority {
+            certificate,
+            issuer,
+            key_pkcs8: Zeroizing::new(key_pkcs8.to_vec()),
+        })
+    }
+
     pub fn certificate(&self) -> &CertificateDer<'static> {
         &self.certificate
     }
@@ -102,7 +255,7 @@ impl CertificateAuthority {
         &self.key_pkcs8
     }
 
-    /// Issues a leaf certificate whose SANs are exactly `dns_names` and `ips`.
+    /// Issues a leaf certificate with an ECDSA P-256 key (auto-configuration's choice).
     pub fn issue(
         &self,
         common_name: &str,
@@ -111,16 +264,29 @@ impl CertificateAuthority {
         usage: KeyUsage,
         validity: Validity,
     ) -> Result<IssuedCertificate, rcgen::Error> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        self.issue_with(
+            common_name,
+            dns_names,
+            ips,
+            usage,
+            validity,
+            KeyType::EcdsaP256,
+        )
+    }
+
+    /// Issues a leaf certificate whose SANs are exactly `dns_names` and `ips`.
+    pub fn issue_with(
+        &self,
+        common_name: &str,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        usage: KeyUsage,
+        validity: Validity,
+        key_type: KeyType,
+    ) -> Result<IssuedCertificate, rcgen::Error> {
+        let key = key_type.generate()?;
         let mut params = base_params(common_name, validity)?;
-        for name in dns_names {
-            params
-                .subject_alt_names
-                .push(SanType::DnsName(name.clone().try_into()?));
-        }
-        for ip in ips {
-            params.subject_alt_names.push(SanType::IpAddress(*ip));
-        }
+        add_sans(&mut params, dns_names, ips)?;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,

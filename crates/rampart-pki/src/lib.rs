@@ -7,12 +7,18 @@
 //! verification: a configuration that cannot be honoured is an error naming the file or setting.
 #![forbid(unsafe_code)]
 
+pub mod certutil;
 mod generate;
+mod keys;
 mod p12;
 mod reload;
 mod tls;
 
-pub use generate::{CertificateAuthority, IssuedCertificate, KeyUsage, Validity};
+pub use generate::{
+    CertificateAuthority, CertificateRequest, IssuedCertificate, KeyType, KeyUsage, Validity,
+    certificate_request, parse_dn,
+};
+pub use keys::{private_key_pem, read_private_key_pem};
 pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
 /// The error certificate generation reports.
 pub use rcgen::Error as GenerationError;
