@@ -115,8 +115,30 @@ impl Files {
         &mut self,
         path: &Path,
         setting: &str,
+        passphrase: Option<&str>,
+        passphrase_setting: &str,
     ) -> Result<PrivateKeyDer<'static>, TlsError> {
         let bytes = self.read(path, setting)?;
+        if bytes
+            .windows(b"ENCRYPTED PRIVATE KEY".len())
+            .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+        {
+            let Some(passphrase) = passphrase else {
+                return Err(TlsError(format!(
+                    "the key [{}] configured by [{setting}] is encrypted: store its passphrase with \
+                     `rampart keystore add {passphrase_setting}`",
+                    path.display()
+                )));
+            };
+            let der = crate::read_private_key_pem(&bytes, Some(passphrase)).map_err(|e| {
+                TlsError(format!(
+                    "the key [{}] configured by [{setting}]: {e} (its passphrase is \
+                     [{passphrase_setting}] in the keystore)",
+                    path.display()
+                ))
+            })?;
+            return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec())));
+        }
         pem_private_key(&bytes, path, setting)
     }
 }
@@ -127,15 +149,12 @@ fn pem_private_key(
     setting: &str,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
     if bytes
-        .windows(b"ENCRYPTED PRIVATE KEY".len())
-        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
-        || bytes
-            .windows(b"Proc-Type: 4,ENCRYPTED".len())
-            .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
+        .windows(b"Proc-Type: 4,ENCRYPTED".len())
+        .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
     {
         return Err(TlsError(format!(
-            "the key [{}] configured by [{setting}] is encrypted, which Rampart cannot read yet \
-             (secure_key_passphrase arrives with the keystore): use a PKCS#12 keystore.path instead",
+            "the key [{}] configured by [{setting}] is encrypted in OpenSSL's legacy format: convert \
+             it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
             path.display()
         )));
     }
@@ -245,7 +264,13 @@ pub fn build_server_config(
         (None, Some(key), Some(cert)) => {
             let key_path = resolve(key);
             let cert_path = resolve(cert);
-            let key = files.pem_private_key(&key_path, &key_setting)?;
+            let passphrase_setting = layer.setting("secure_key_passphrase");
+            let key = files.pem_private_key(
+                &key_path,
+                &key_setting,
+                secure.get(&passphrase_setting),
+                &passphrase_setting,
+            )?;
             let chain = files.pem_certificates(&cert_path, &cert_setting)?;
             (key, chain, Vec::new())
         }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use rampart_keystore::cli::Command as KeystoreCommand;
 use rampart_node::{StartOptions, exit};
 
+mod certutil;
 mod terminal;
 
 const KEYSTORE_HELP: &str = "\
@@ -62,6 +63,9 @@ enum Command {
         #[arg(short = 'E', value_name = "KEY=VALUE")]
         settings: Vec<String>,
     },
+    /// Generate a CA, node certificates, CSRs and HTTP certificates.
+    #[command(subcommand, after_help = certutil::CERTUTIL_HELP)]
+    Certutil(certutil::CertutilArgs),
     /// Manage the keystore of secure settings.
     #[command(subcommand, after_help = KEYSTORE_HELP)]
     Keystore(KeystoreArgs),
@@ -157,6 +161,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Keystore(args) => keystore(&cli.home, args),
+        Command::Certutil(args) => match certutil::run(args) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(e) => {
+                eprintln!("rampart: {}", e.message);
+                ExitCode::from(e.exit_code)
+            }
+        },
         Command::Start { settings } => {
             match rampart_node::start(StartOptions {
                 home: cli.home,
