@@ -337,7 +337,7 @@ pub fn cert_bundle(
     if pem {
         bundle.add(
             "ca/ca.crt".to_string(),
-            Zeroizing::new(certificates_to_pem(&[ca_cert.clone()]).into_bytes()),
+            Zeroizing::new(certificates_to_pem(std::slice::from_ref(&ca_cert)).into_bytes()),
             PUBLIC_FILE_MODE,
         );
     }
