@@ -65,7 +65,7 @@ enum Command {
     },
     /// Generate a CA, node certificates, CSRs and HTTP certificates.
     #[command(subcommand, after_help = certutil::CERTUTIL_HELP)]
-    Certutil(certutil::CertutilArgs),
+    Certutil(Box<certutil::CertutilArgs>),
     /// Manage the keystore of secure settings.
     #[command(subcommand, after_help = KEYSTORE_HELP)]
     Keystore(KeystoreArgs),
@@ -161,7 +161,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Keystore(args) => keystore(&cli.home, args),
-        Command::Certutil(args) => match certutil::run(args) {
+        Command::Certutil(args) => match certutil::run(*args) {
             Ok(()) => ExitCode::from(exit::OK),
             Err(e) => {
                 eprintln!("rampart: {}", e.message);
