@@ -23,7 +23,10 @@ pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
 /// The error certificate generation reports.
 pub use rcgen::Error as GenerationError;
 pub use reload::{ReloadOutcome, ReloadingServerConfig};
-pub use tls::{BuiltServerConfig, Layer, TlsError, build_server_config};
+pub use tls::{
+    BuiltClientConfig, BuiltServerConfig, Layer, TlsError, VerificationMode, build_client_config,
+    build_server_config,
+};
 
 use rustls::pki_types::CertificateDer;
 

@@ -4,11 +4,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rampart_config::{SecureSettings, Settings};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
+    SignatureScheme, SupportedProtocolVersion,
+};
 use zeroize::Zeroizing;
 
 use crate::p12::read_pkcs12;
@@ -221,15 +226,21 @@ fn provider(settings: &Settings, layer: Layer) -> Result<CryptoProvider, TlsErro
     Ok(provider)
 }
 
-/// Builds the server configuration of `layer` from the settings, reading every file fresh.
-pub fn build_server_config(
+/// The layer's own key and certificate chain, and the certificates it trusts.
+struct Material {
+    key: PrivateKeyDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    trusted: Vec<CertificateDer<'static>>,
+}
+
+fn load_material(
     settings: &Settings,
     secure: &SecureSettings,
     layer: Layer,
     config_dir: &Path,
-) -> Result<BuiltServerConfig, TlsError> {
+    files: &mut Files,
+) -> Result<Material, TlsError> {
     let resolve = |p: String| config_dir.join(p);
-    let mut files = Files::default();
 
     let keystore_setting = layer.setting("keystore.path");
     let key_setting = layer.setting("key");
@@ -305,6 +316,28 @@ pub fn build_server_config(
         trusted.extend(contents.trusted);
     }
 
+    Ok(Material {
+        key,
+        chain,
+        trusted,
+    })
+}
+
+/// Builds the server configuration of `layer` from the settings, reading every file fresh.
+pub fn build_server_config(
+    settings: &Settings,
+    secure: &SecureSettings,
+    layer: Layer,
+    config_dir: &Path,
+) -> Result<BuiltServerConfig, TlsError> {
+    let mut files = Files::default();
+    let Material {
+        key,
+        chain,
+        trusted,
+    } = load_material(settings, secure, layer, config_dir, &mut files)?;
+    let ca_setting = layer.setting("certificate_authorities");
+    let truststore_setting = layer.setting("truststore.path");
     let versions = protocol_versions(settings, layer)?;
     let builder = ServerConfig::builder_with_provider(Arc::new(provider(settings, layer)?))
         .with_protocol_versions(&versions)
@@ -369,6 +402,205 @@ pub fn build_server_config(
         config: Arc::new(config),
         files: files.read,
         leaf,
+    })
+}
+
+/// How a client checks the server it connects to: `verification_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMode {
+    /// The chain up to a trusted CA, and that the certificate names the host dialled.
+    Full,
+    /// The chain only: for certificates without per-node names (auto-configured transport).
+    Certificate,
+    /// Nothing: explicitly asked for, logged loudly, never a fallback.
+    None,
+}
+
+/// Chain verification by WebPKI, ignoring only a name mismatch (which WebPKI reports after the
+/// chain has been verified).
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `verification_mode: none`: any certificate, though handshake signatures are still checked.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Debug)]
+pub struct BuiltClientConfig {
+    pub config: Arc<ClientConfig>,
+    pub verification_mode: VerificationMode,
+}
+
+/// Builds the client configuration of `layer` (what a node dials its peers with): it presents
+/// the layer's own certificate and checks the peer as `verification_mode` says.
+pub fn build_client_config(
+    settings: &Settings,
+    secure: &SecureSettings,
+    layer: Layer,
+    config_dir: &Path,
+) -> Result<BuiltClientConfig, TlsError> {
+    let mut files = Files::default();
+    let Material {
+        key,
+        chain,
+        trusted,
+    } = load_material(settings, secure, layer, config_dir, &mut files)?;
+    let mode_setting = layer.setting("verification_mode");
+    let mode = match settings.get(&mode_setting).as_deref() {
+        Some("certificate") => VerificationMode::Certificate,
+        Some("none") => VerificationMode::None,
+        _ => VerificationMode::Full,
+    };
+    let provider = Arc::new(provider(settings, layer)?);
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        VerificationMode::None => {
+            tracing::warn!(
+                "[{mode_setting}] is [none]: the {} layer accepts any peer certificate, so anyone \
+                 in the network path can impersonate a peer",
+                layer.name()
+            );
+            Arc::new(NoVerification(Arc::clone(&provider)))
+        }
+        VerificationMode::Full | VerificationMode::Certificate => {
+            let mut roots = RootCertStore::empty();
+            for cert in &trusted {
+                roots.add(cert.clone()).map_err(|e| {
+                    TlsError(format!(
+                        "a certificate authority of the {} layer is unusable: {e}",
+                        layer.name()
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError(format!(
+                    "the {} layer trusts no certificate authority: set [{}] or [{}]",
+                    layer.name(),
+                    layer.setting("certificate_authorities"),
+                    layer.setting("truststore.path")
+                )));
+            }
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::clone(&provider),
+            )
+            .build()
+            .map_err(|e| {
+                TlsError(format!(
+                    "cannot verify peers on the {} layer: {e}",
+                    layer.name()
+                ))
+            })?;
+            if mode == VerificationMode::Full {
+                webpki
+            } else {
+                Arc::new(ChainOnly(webpki))
+            }
+        }
+    };
+    let versions = protocol_versions(settings, layer)?;
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| TlsError(format!("TLS settings of the {} layer: {e}", layer.name())))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| {
+            TlsError(format!(
+                "the {} layer's own certificate is unusable: {e}",
+                layer.name()
+            ))
+        })?;
+    Ok(BuiltClientConfig {
+        config: Arc::new(config),
+        verification_mode: mode,
     })
 }
 
@@ -478,6 +710,126 @@ mod tests {
         assert!(
             required_without_ca.0.contains("certificate_authorities"),
             "{required_without_ca}"
+        );
+    }
+
+    /// One real TLS handshake over loopback between a server and a client configuration.
+    fn handshake(
+        server: Arc<ServerConfig>,
+        client: Arc<ClientConfig>,
+        name: &str,
+    ) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server_thread = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().expect("accept");
+            let conn = rustls::ServerConnection::new(server).expect("server conn");
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 2];
+            let _ = tls.read_exact(&mut buf);
+            let _ = tls.write_all(b"ok");
+            let _ = tls.flush();
+        });
+        let tcp = std::net::TcpStream::connect(addr).expect("connect");
+        let conn = rustls::ClientConnection::new(
+            client,
+            ServerName::try_from(name.to_string()).expect("name"),
+        )
+        .expect("client conn");
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let result = tls
+            .write_all(b"hi")
+            .and_then(|()| tls.flush())
+            .and_then(|()| {
+                let mut buf = [0u8; 2];
+                tls.read_exact(&mut buf)
+            })
+            .map_err(|e| e.to_string());
+        drop(tls);
+        let _ = server_thread.join();
+        result
+    }
+
+    #[test]
+    fn verification_mode_full_checks_names_and_certificate_checks_only_the_chain() {
+        let dir = tempfile::tempdir().expect("tmp");
+        write_pem_pair(dir.path()); // node.crt names only "localhost"
+        let other = CertificateAuthority::generate("other", Validity::default()).expect("ca");
+        std::fs::write(
+            dir.path().join("other.crt"),
+            certificates_to_pem(&[other.certificate().clone()]),
+        )
+        .expect("other");
+        let base = [
+            ("xpack.security.transport.ssl.key", "node.key"),
+            ("xpack.security.transport.ssl.certificate", "node.crt"),
+            (
+                "xpack.security.transport.ssl.certificate_authorities",
+                "ca.crt",
+            ),
+        ];
+        // This test is about what the client checks; the server asks for no client certificate.
+        let mut server_settings = base.to_vec();
+        server_settings.push(("xpack.security.transport.ssl.client_authentication", "none"));
+        let server = build_server_config(
+            &settings(&server_settings),
+            &SecureSettings::default(),
+            Layer::Transport,
+            dir.path(),
+        )
+        .expect("server");
+        let client = |mode: &str, ca_file: &str| {
+            let mut pairs = base.to_vec();
+            pairs[2] = (
+                "xpack.security.transport.ssl.certificate_authorities",
+                ca_file,
+            );
+            pairs.push(("xpack.security.transport.ssl.verification_mode", mode));
+            build_client_config(
+                &settings(&pairs),
+                &SecureSettings::default(),
+                Layer::Transport,
+                dir.path(),
+            )
+            .expect("client")
+            .config
+        };
+        assert_eq!(
+            handshake(server.config.clone(), client("full", "ca.crt"), "localhost"),
+            Ok(())
+        );
+        let wrong_name = handshake(
+            server.config.clone(),
+            client("full", "ca.crt"),
+            "node7.example.com",
+        );
+        assert!(wrong_name.is_err(), "full checks the SANs");
+        assert_eq!(
+            handshake(
+                server.config.clone(),
+                client("certificate", "ca.crt"),
+                "node7.example.com"
+            ),
+            Ok(()),
+            "certificate checks only the chain"
+        );
+        assert!(
+            handshake(
+                server.config.clone(),
+                client("certificate", "other.crt"),
+                "localhost"
+            )
+            .is_err(),
+            "certificate still rejects an untrusted chain"
+        );
+        assert_eq!(
+            handshake(
+                server.config.clone(),
+                client("none", "other.crt"),
+                "node7.example.com"
+            ),
+            Ok(())
         );
     }
 
