@@ -582,3 +582,41 @@ fn csr_and_http_bundles() {
     assert_eq!(code, Some(64));
     assert!(err.contains("2048, 3072 or 4096"), "{err}");
 }
+
+#[test]
+fn the_http_wizard_asks_on_a_terminal() {
+    let work = tempfile::tempdir().expect("tmp");
+    let dir = work.path();
+    certutil(dir, &["ca", "--pass", "ca-pw"]);
+    let steps = serde_json::json!([
+        ["PKCS#12 file", "elastic-stack-ca.p12"],
+        ["Password of the CA", "ca-pw"],
+        ["Node name", "web1"],
+        ["DNS names", "localhost,web1.example.com"],
+        ["IP addresses", "127.0.0.1"],
+        ["Validity in days", "30"],
+        ["Enter password for http.p12", "http-pw"],
+        ["same password again", "http-pw"],
+        ["Where to write it", "wizard.zip"],
+    ]);
+    std::fs::write(dir.join("steps.json"), steps.to_string()).expect("steps");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(python_script("drive_tty.py"))
+            .arg(dir)
+            .arg(dir.join("steps.json"))
+            .arg("--")
+            .args([rampart_bin(), "certutil", "http"]),
+    );
+    assert!(out.contains("Wrote wizard.zip"), "{out}");
+    assert!(!out.contains("http-pw"), "passwords are not echoed: {out}");
+    let listing = run_ok(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-l"])
+            .arg(dir.join("wizard.zip")),
+    );
+    assert!(
+        listing.contains("http/http.p12") && listing.contains("client/http_ca.crt"),
+        "{listing}"
+    );
+}

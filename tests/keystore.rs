@@ -289,3 +289,29 @@ fn the_interim_secure_settings_file_is_migrated_into_the_keystore() {
     ]);
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
+
+#[test]
+fn on_a_terminal_the_keystore_password_is_asked_for_and_not_echoed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    let created = keystore(home, &["create", "-p"], "tty-pw-123\n", &[]);
+    assert!(created.status.success(), "{}", text(&created));
+    let steps = serde_json::json!([["Enter password for the rampart keystore", "tty-pw-123"]]);
+    std::fs::write(home.join("steps.json"), steps.to_string()).expect("steps");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(python_script("drive_tty.py"))
+        .arg(home)
+        .arg(home.join("steps.json"))
+        .arg("--")
+        .arg(rampart_bin())
+        .arg("--home")
+        .arg(home)
+        .args(["keystore", "list"]);
+    cmd.env_remove("RAMPART_KEYSTORE_PASSPHRASE_FILE");
+    let out = run_ok(&mut cmd);
+    assert!(out.contains("keystore.seed"), "{out}");
+    assert!(
+        !out.contains("tty-pw-123"),
+        "the password is not echoed: {out}"
+    );
+}

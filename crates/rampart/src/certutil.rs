@@ -259,6 +259,87 @@ fn write_single(
     write(&bundle_for(&name).map_err(bad)?, dir)
 }
 
+/// Reads one answer from the terminal, with a default for an empty line.
+fn ask(question: &str, default: &str) -> Result<String, Failure> {
+    use std::io::{BufRead, Write};
+    if default.is_empty() {
+        eprint!("{question}: ");
+    } else {
+        eprint!("{question} [{default}]: ");
+    }
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| bad(format!("cannot read the answer: {e}")))?;
+    let answer = line.trim();
+    Ok(if answer.is_empty() { default } else { answer }.to_string())
+}
+
+fn split_list(answer: &str) -> Vec<String> {
+    answer
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `certutil http` on a terminal without a CA named: asks for what it needs, step by step.
+fn http_wizard(key_type: KeyType) -> Result<(), Failure> {
+    eprintln!(
+        "This makes the certificate a node serves HTTPS with, signed by your CA.\n\
+         (Without a terminal, give --ca, --name, --dns, --ip and --pass instead.)\n"
+    );
+    let ca_path = PathBuf::from(ask(
+        "Path of the CA's PKCS#12 file (from `rampart certutil ca`)",
+        DEFAULT_CA_FILE,
+    )?);
+    let ca_pass = rpassword::prompt_password("Password of the CA (empty if none): ")
+        .map(Zeroizing::new)
+        .map_err(|e| bad(format!("cannot read the password: {e}")))?;
+    let ca = certutil::load_ca(&CaSource::Pkcs12 {
+        path: &ca_path,
+        password: &ca_pass,
+    })
+    .map_err(bad)?;
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let name = ask("Node name", &host)?;
+    let dns = split_list(&ask(
+        "DNS names clients use to reach it, comma-separated",
+        &format!("localhost,{host}"),
+    )?);
+    let ip = split_list(&ask(
+        "IP addresses clients use, comma-separated",
+        "127.0.0.1,::1",
+    )?);
+    let days: u32 = ask("Validity in days", "730")?
+        .parse()
+        .map_err(|_| bad("the validity must be a number of days"))?;
+    let yaml = serde_yaml_ng::to_string(&serde_json::json!({
+        "instances": [{"name": name, "dns": dns, "ip": ip}]
+    }))
+    .map_err(|e| bad(e.to_string()))?;
+    let list = certutil::parse_instances(&yaml, "your answers").map_err(bad)?;
+    let pass = password(None, "http.p12")?;
+    let out = PathBuf::from(ask(
+        "Where to write it (a directory, or a .zip)",
+        "rampart-http",
+    )?);
+    let options = CertOptions {
+        key_type,
+        validity: Validity { days },
+    };
+    write(
+        &certutil::http_bundle(&ca, &list[0], &options, &pass).map_err(bad)?,
+        &out,
+    )
+}
+
 pub fn run(args: CertutilArgs) -> Result<(), Failure> {
     match args {
         CertutilArgs::Ca {
@@ -335,6 +416,12 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
                 &certutil::csr_bundle(&list, key.key_type().map_err(bad)?).map_err(bad)?,
                 &out,
             )
+        }
+        // On a terminal with no CA named, ask step by step instead of failing.
+        CertutilArgs::Http { ca, key, .. }
+            if ca.ca.is_none() && ca.ca_cert.is_none() && std::io::stdin().is_terminal() =>
+        {
+            http_wizard(key.key_type().map_err(bad)?)
         }
         CertutilArgs::Http {
             ca,
