@@ -16,6 +16,8 @@ pub trait Terminal {
     /// Asks a yes/no question; only called when interactive.
     fn confirm(&mut self, question: &str) -> Result<bool, String>;
     fn print(&mut self, text: &str);
+    /// Writes a value as it is (for `show` of a binary value).
+    fn print_bytes(&mut self, bytes: &[u8]);
     fn warn(&mut self, text: &str);
     /// The keystore password from `RAMPART_KEYSTORE_PASSPHRASE_FILE`, if set.
     fn passphrase_from_file(&self) -> Result<Option<Zeroizing<String>>, String>;
@@ -55,10 +57,12 @@ pub struct CliError {
 
 impl From<KeystoreError> for CliError {
     fn from(e: KeystoreError) -> Self {
+        // Elasticsearch's exit codes: data errors 65, usage 64, I/O 74.
         let exit_code = match e {
-            KeystoreError::WrongPassword => 65,
-            KeystoreError::NotFound(_) | KeystoreError::InvalidName(_) => 64,
-            KeystoreError::Damaged(_) => 65,
+            KeystoreError::WrongPassword
+            | KeystoreError::Damaged(_)
+            | KeystoreError::NotFound(_) => 65,
+            KeystoreError::InvalidName(_) => 64,
             KeystoreError::Io(_) => 74,
         };
         CliError {
@@ -72,6 +76,14 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError {
         exit_code: 64,
         message: message.into(),
+    }
+}
+
+/// A setting that is not in the keystore: Elasticsearch's CONFIG exit code.
+fn missing(name: &str) -> CliError {
+    CliError {
+        exit_code: 78,
+        message: format!("setting [{name}] does not exist in the keystore"),
     }
 }
 
@@ -125,14 +137,14 @@ fn open(path: &Path, term: &mut dyn Terminal) -> Result<(Keystore, Zeroizing<Str
 }
 
 /// Opens the keystore, creating an unprotected one if there is none (as Elasticsearch's `add`
-/// does; interactively it asks first).
+/// does; interactively it asks first). `None` when the person declined.
 fn open_or_create(
     path: &Path,
     force: bool,
     term: &mut dyn Terminal,
-) -> Result<(Keystore, Zeroizing<String>), CliError> {
+) -> Result<Option<(Keystore, Zeroizing<String>)>, CliError> {
     if Keystore::exists(path) {
-        return open(path, term);
+        return open(path, term).map(Some);
     }
     if term.is_interactive()
         && !force
@@ -140,10 +152,11 @@ fn open_or_create(
             .confirm("The rampart keystore does not exist. Do you want to create it?")
             .map_err(io)?
     {
-        return Err(usage("exiting without creating a keystore"));
+        term.print("Exiting without creating keystore.");
+        return Ok(None);
     }
     term.warn(EMPTY_PASSWORD_WARNING);
-    Ok((Keystore::new(false)?, Zeroizing::new(String::new())))
+    Ok(Some((Keystore::new(false)?, Zeroizing::new(String::new()))))
 }
 
 fn may_overwrite(
@@ -201,11 +214,13 @@ pub fn run(command: Command, path: &Path, term: &mut dyn Terminal) -> Result<(),
             for name in &names {
                 validate_name(name)?;
             }
-            let (mut keystore, pw) = open_or_create(path, force, term)?;
+            let Some((mut keystore, pw)) = open_or_create(path, force, term)? else {
+                return Ok(());
+            };
             for name in &names {
                 if !may_overwrite(&keystore, name, force, term)? {
-                    term.print(&format!("Not overwriting {name}"));
-                    continue;
+                    term.print("Exiting without modifying keystore.");
+                    return Ok(());
                 }
                 let value = term
                     .read_secret(&format!("Enter value for {name}: "))
@@ -219,26 +234,32 @@ pub fn run(command: Command, path: &Path, term: &mut dyn Terminal) -> Result<(),
             let value = std::fs::read(&file)
                 .map(Zeroizing::new)
                 .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
-            let (mut keystore, pw) = open_or_create(path, force, term)?;
-            if may_overwrite(&keystore, &name, force, term)? {
-                keystore.set(&name, value)?;
-                keystore.save(path, pw.as_bytes())?;
+            let Some((mut keystore, pw)) = open_or_create(path, force, term)? else {
+                return Ok(());
+            };
+            if !may_overwrite(&keystore, &name, force, term)? {
+                term.print("Exiting without modifying keystore.");
+                return Ok(());
             }
+            keystore.set(&name, value)?;
+            keystore.save(path, pw.as_bytes())?;
         }
         Command::Show { name } => {
             let (keystore, _) = open(path, term)?;
-            let value = keystore
-                .get(&name)
-                .ok_or_else(|| usage(format!("setting [{name}] does not exist in the keystore")))?;
-            term.print(&String::from_utf8_lossy(value));
+            let value = keystore.get(&name).ok_or_else(|| missing(&name))?;
+            match std::str::from_utf8(value) {
+                Ok(text) => term.print(text),
+                Err(_) => term.print_bytes(value),
+            }
         }
         Command::Remove { names } => {
             let (mut keystore, pw) = open(path, term)?;
             for name in &names {
                 if !keystore.remove(name) {
-                    return Err(usage(format!(
-                        "setting [{name}] does not exist in the keystore: nothing was removed"
-                    )));
+                    return Err(CliError {
+                        message: format!("{}: nothing was removed", missing(name).message),
+                        ..missing(name)
+                    });
                 }
             }
             keystore.save(path, pw.as_bytes())?;
@@ -303,6 +324,9 @@ mod tests {
         }
         fn print(&mut self, text: &str) {
             self.out.push(text.to_string());
+        }
+        fn print_bytes(&mut self, bytes: &[u8]) {
+            self.out.push(format!("{bytes:?}"));
         }
         fn warn(&mut self, text: &str) {
             self.warnings.push(text.to_string());

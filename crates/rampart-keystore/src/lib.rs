@@ -73,8 +73,7 @@ impl std::fmt::Display for KeystoreError {
             KeystoreError::Io(e) => f.write_str(e),
             KeystoreError::InvalidName(name) => write!(
                 f,
-                "[{name}] is not a valid setting name: use lowercase letters, digits, '.', '_' and '-', \
-                 starting with a letter"
+                "[{name}] is not a valid setting name: use letters, digits, '.', '_' and '-'"
             ),
         }
     }
@@ -105,12 +104,12 @@ pub fn passphrase_from_env_file() -> Result<Option<Zeroizing<String>>, String> {
     )))
 }
 
-/// Setting names as Elasticsearch accepts them in its keystore.
+/// Setting names as Elasticsearch accepts them in its keystore: `[A-Za-z0-9_.-]+`.
 pub fn validate_name(name: &str) -> Result<(), KeystoreError> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+    let valid = !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if valid {
         Ok(())
     } else {
@@ -215,7 +214,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header<'_>, KeystoreError> {
         lanes: read_u32(body, at + 8),
     };
     // A crafted header must not make the reader allocate gigabytes or spin for minutes.
-    if kdf.m_cost_kib > 1024 * 1024 || kdf.t_cost > 64 || kdf.lanes > 16 {
+    if kdf.m_cost_kib > 256 * 1024 || kdf.t_cost > 16 || kdf.lanes > 8 {
         return Err(KeystoreError::Damaged(
             "its key derivation parameters are out of range".to_string(),
         ));
@@ -332,9 +331,17 @@ impl Keystore {
             })
             .collect();
         let plain: BTreeMap<&str, &str> = map.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut buffer = Zeroizing::new(
-            serde_json::to_vec(&plain).map_err(|e| KeystoreError::Io(e.to_string()))?,
-        );
+        // Sized up front (entries, base64, JSON punctuation and the tag), so growing the
+        // buffer never leaves unzeroized copies of the plaintext behind.
+        let estimate = plain
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
+            + 2
+            + AES_256_GCM.tag_len();
+        let mut buffer = Zeroizing::new(Vec::with_capacity(estimate));
+        serde_json::to_writer(&mut *buffer, &plain)
+            .map_err(|e| KeystoreError::Io(e.to_string()))?;
 
         let salt: [u8; SALT_LEN] = random()?;
         let nonce_bytes: [u8; NONCE_LEN] = random()?;
@@ -462,7 +469,8 @@ mod tests {
     fn names_are_validated() {
         assert!(validate_name("xpack.security.http.ssl.keystore.secure_password").is_ok());
         assert!(validate_name("s3.client.default.access_key").is_ok());
-        for bad in ["", "Upper", "1abc", "has space", "slash/"] {
+        assert!(validate_name("S3.Key_1").is_ok());
+        for bad in ["", "has space", "slash/", "colon:x"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

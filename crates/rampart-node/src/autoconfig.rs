@@ -41,32 +41,32 @@ pub fn decide(
             settings.source_of(key)
         ));
     }
-    if let Some(name) = keystore
+    // TLS material without any xpack.security.* setting to use it: an auto-configuration
+    // interrupted after writing it, or material nobody wired up. Starting now would serve plain
+    // HTTP, so fail closed, whatever else is true.
+    let certs = home.config.join("certs");
+    let keystore_entry = keystore
         .keystore
         .names()
         .find(|n| n.starts_with("xpack.security."))
-    {
-        return Decision::Skip(format!(
-            "the keystore already holds security settings ([{name}])"
+        .map(str::to_string);
+    if certs.exists() || keystore_entry.is_some() {
+        let found = match &keystore_entry {
+            Some(name) => format!("the keystore holds [{name}]"),
+            None => format!("{} exists", certs.display()),
+        };
+        return Decision::Refuse(format!(
+            "{found} but no xpack.security.* setting is configured, so this node would start \
+             without TLS (an interrupted first start?): to let Rampart configure security again, \
+             remove {} and the xpack.security.* entries of the keystore (`rampart keystore list`, \
+             `rampart keystore remove NAME`); or configure xpack.security.* in rampart.yml to use them",
+            certs.display(),
         ));
     }
     if !data_was_empty {
         return Decision::Skip(format!(
             "the data directory {} is not empty, so this node has run before without auto-configured security",
             home.data.display()
-        ));
-    }
-    let certs = home.config.join("certs");
-    if certs.exists() {
-        // Certificates but no security settings: an auto-configuration interrupted after its
-        // certificates were in place, or certificates nobody wired up. Starting now would serve
-        // plain HTTP, so fail closed.
-        return Decision::Refuse(format!(
-            "{} exists but no xpack.security.* setting is configured, so this node would start \
-             without TLS (an interrupted first start?): remove {} to let Rampart configure \
-             security again, or configure xpack.security.* to use those certificates",
-            certs.display(),
-            certs.display(),
         ));
     }
     if !settings.get_list("discovery.seed_hosts").is_empty() {
@@ -206,21 +206,24 @@ pub fn configure(
         }
         Ok::<(), String>(())
     })();
+    const GENERATED: [&str; 3] = [
+        "xpack.security.http.ssl.keystore.secure_password",
+        "xpack.security.transport.ssl.keystore.secure_password",
+        "xpack.security.transport.ssl.truststore.secure_password",
+    ];
     let installed = staged.and_then(|()| {
-        keystore.set(
-            "xpack.security.http.ssl.keystore.secure_password",
-            &http_password,
-        )?;
-        keystore.set(
-            "xpack.security.transport.ssl.keystore.secure_password",
-            &transport_password,
-        )?;
-        keystore.set(
-            "xpack.security.transport.ssl.truststore.secure_password",
-            &transport_password,
-        )?;
+        keystore.set(GENERATED[0], &http_password)?;
+        keystore.set(GENERATED[1], &transport_password)?;
+        keystore.set(GENERATED[2], &transport_password)?;
         keystore.save()?;
-        fs::rename(&staging, &certs).map_err(|e| write_err(&certs, e))
+        fs::rename(&staging, &certs).map_err(|e| {
+            // Take the passwords back out, so the next start is a clean first start.
+            for name in GENERATED {
+                keystore.keystore.remove(name);
+            }
+            let _ = keystore.save();
+            write_err(&certs, e)
+        })
     });
     if let Err(e) = installed {
         // Private keys must not linger in a staging directory nobody looks at.
@@ -327,7 +330,8 @@ mod tests {
         ks.set("xpack.security.http.ssl.keystore.secure_password", "x")
             .expect("set");
         assert!(
-            matches!(decide(&none, &ks, &home, true), Decision::Skip(r) if r.contains("keystore"))
+            matches!(decide(&none, &ks, &home, true), Decision::Refuse(r) if r.contains("the keystore holds")),
+            "TLS passwords with no TLS configured fail closed"
         );
         let ks = NodeKeystore::open(&home.config).expect("keystore");
         fs::create_dir_all(home.config.join("certs")).expect("mkdir");

@@ -55,7 +55,14 @@ impl NodeKeystore {
         };
         let keystore = Keystore::load(&path, password.as_bytes())
             .map_err(|e| format!("cannot open the keystore {}: {e}", path.display()))?;
-        if !has_password {
+        if !has_password && std::env::var_os(rampart_keystore::PASSPHRASE_FILE_ENV).is_some() {
+            tracing::warn!(
+                "{} is set, but the keystore {} has no password: its contents are only obfuscated. \
+                 Protect it with `rampart keystore passwd`",
+                rampart_keystore::PASSPHRASE_FILE_ENV,
+                path.display()
+            );
+        } else if !has_password {
             tracing::info!(
                 "the keystore has no password, so its contents are obfuscated rather than protected: \
                  set one with `rampart keystore passwd`"

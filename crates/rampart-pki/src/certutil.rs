@@ -118,7 +118,13 @@ pub fn parse_instances(yaml: &str, source: &str) -> Result<Vec<Instance>, String
         if out.iter().any(|o| o.name == i.name) {
             return Err(format!("{source}: instance [{}] is listed twice", i.name));
         }
-        let _ = (i.filename, i.cn);
+        if i.filename.is_some() || i.cn.is_some() {
+            return Err(format!(
+                "{source}, instance [{}]: `filename` and `cn` are not supported: files are named \
+                 after `name`, which is also the certificate's CN",
+                i.name
+            ));
+        }
         out.push(Instance {
             dns: i.dns.map(OneOrMany::into_vec).unwrap_or_default(),
             ip: parse_ips(&i.ip.map(OneOrMany::into_vec).unwrap_or_default())
@@ -155,6 +161,13 @@ impl Bundle {
     /// Writes the bundle: a `.zip` path gets one archive, any other path a directory tree.
     /// Returns what was written. Nothing existing is overwritten.
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>, String> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some((dup, _, _)) = self.files.iter().find(|(p, _, _)| !seen.insert(p.as_str())) {
+            return Err(format!(
+                "two outputs would both be written to [{dup}]: rename the instance (\"ca\" is taken \
+                 by the CA's own files in PEM mode)"
+            ));
+        }
         if out.extension().is_some_and(|e| e == "zip") {
             return self.write_zip(out).map(|()| vec![out.to_path_buf()]);
         }
@@ -208,7 +221,6 @@ impl Bundle {
 }
 
 /// Where `certutil cert` and `http` find the CA that signs.
-#[derive(Debug)]
 pub enum CaSource<'a> {
     Pkcs12 {
         path: &'a Path,
@@ -219,6 +231,20 @@ pub enum CaSource<'a> {
         key: &'a Path,
         password: Option<&'a str>,
     },
+}
+
+impl std::fmt::Debug for CaSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Paths only: passwords never reach a log line.
+        match self {
+            CaSource::Pkcs12 { path, .. } => f.debug_struct("Pkcs12").field("path", path).finish(),
+            CaSource::Pem { cert, key, .. } => f
+                .debug_struct("Pem")
+                .field("cert", cert)
+                .field("key", key)
+                .finish(),
+        }
+    }
 }
 
 pub fn load_ca(source: &CaSource<'_>) -> Result<CertificateAuthority, String> {
@@ -459,6 +485,7 @@ mod tests {
             "instances:\n  - name: a\n    ip: not-an-ip\n",
             "instances:\n  - name: a\n  - name: a\n",
             "instances:\n  - name: a\n    dnss: [x]\n",
+            "instances:\n  - name: a\n    filename: b\n",
         ] {
             assert!(parse_instances(bad, "instances.yml").is_err(), "{bad}");
         }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 pub struct Pkcs12Contents {
     /// The first private key with its certificate chain (leaf first), if the file has one.
     pub key_and_chain: Option<(Zeroizing<Vec<u8>>, Vec<CertificateDer<'static>>)>,
-    /// Trusted certificates: those marked trusted, or else those tied to no key.
+    /// Trusted certificates: those marked trusted, or every certificate of a file with no key.
     pub trusted: Vec<CertificateDer<'static>>,
 }
 
@@ -77,17 +77,16 @@ pub fn read_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, String
             )),
             _ => None,
         };
+    // Trust is what the file marks as trusted (Java's trusted-certificate attribute). Only a
+    // file with no private key, a pure truststore made by a tool that does not mark entries,
+    // trusts all its certificates: in a file with a key, unmarked certificates are the key's
+    // own chain, and must not become trust anchors by accident.
     let any_marked = archive.certs.iter().any(|c| c.trusted);
+    let pure_truststore = archive.keys.is_empty();
     let trusted = archive
         .certs
         .iter()
-        .filter(|c| {
-            if any_marked {
-                c.trusted
-            } else {
-                c.local_key_id.is_none()
-            }
-        })
+        .filter(|c| c.trusted || (!any_marked && pure_truststore))
         .map(|c| CertificateDer::from(c.cert.as_der().to_vec()))
         .collect();
     Ok(Pkcs12Contents {
@@ -127,5 +126,21 @@ mod tests {
         assert_eq!(chain[0], leaf.certificate);
         assert_eq!(read.trusted, vec![ca.certificate().clone()]);
         assert!(read_pkcs12(&bytes, "wrong").is_err());
+
+        // The same key and chain with nothing marked trusted: the chain's CA is not trusted.
+        let unmarked = write_pkcs12(
+            "http",
+            &leaf.key_pkcs8,
+            &[leaf.certificate.clone(), ca.certificate().clone()],
+            &[],
+            "pw",
+        )
+        .expect("write");
+        assert!(
+            read_pkcs12(&unmarked, "pw")
+                .expect("read")
+                .trusted
+                .is_empty()
+        );
     }
 }

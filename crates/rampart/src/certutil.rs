@@ -170,18 +170,32 @@ fn password(given: Option<String>, what: &str) -> Result<Zeroizing<String>, Fail
         );
         return Ok(Zeroizing::new(String::new()));
     }
-    let pw = rpassword::prompt_password(format!("Enter password for {what}: "))
-        .map_err(|e| bad(format!("cannot read the password: {e}")))?;
+    let pw = Zeroizing::new(
+        rpassword::prompt_password(format!("Enter password for {what}: "))
+            .map_err(|e| bad(format!("cannot read the password: {e}")))?,
+    );
     if pw.is_empty() {
         eprintln!("WARNING: {what} has an empty password: anyone who can read it can use its key");
     } else {
-        let again = rpassword::prompt_password("Enter the same password again: ")
-            .map_err(|e| bad(format!("cannot read the password: {e}")))?;
-        if again != pw {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Enter the same password again: ")
+                .map_err(|e| bad(format!("cannot read the password: {e}")))?,
+        );
+        if *again != *pw {
             return Err(bad("the passwords do not match"));
         }
     }
-    Ok(Zeroizing::new(pw))
+    Ok(pw)
+}
+
+/// Certificates outlive their usefulness long before 100 years; larger values are mistakes.
+fn validity(days: u32) -> Result<Validity, Failure> {
+    if days == 0 || days > 36_500 {
+        return Err(bad(format!(
+            "--days {days} is out of range: give 1 to 36500"
+        )));
+    }
+    Ok(Validity { days })
 }
 
 fn ca_password(given: Option<String>) -> Result<Zeroizing<String>, Failure> {
@@ -332,7 +346,7 @@ fn http_wizard(key_type: KeyType) -> Result<(), Failure> {
     )?);
     let options = CertOptions {
         key_type,
-        validity: Validity { days },
+        validity: validity(days)?,
     };
     write(
         &certutil::http_bundle(&ca, &list[0], &options, &pass).map_err(bad)?,
@@ -353,7 +367,7 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
             let options = CaOptions {
                 dn,
                 key_type: key.key_type().map_err(bad)?,
-                validity: Validity { days },
+                validity: validity(days)?,
             };
             let pass = password(pass, "the CA")?;
             if pem {
@@ -381,12 +395,15 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
         } => {
             let options = CertOptions {
                 key_type: key.key_type().map_err(bad)?,
-                validity: Validity { days },
+                validity: validity(days)?,
             };
+            // instances.yml always gives a bundle, even with one instance, as in Elasticsearch.
+            let from_file = instance_args.input.is_some();
             let list = instances(instance_args)?;
             let ca = load_ca(ca)?;
             let pass = password(pass, "the certificates")?;
             if !pem
+                && !from_file
                 && list.len() == 1
                 && out
                     .as_ref()
@@ -433,7 +450,7 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
         } => {
             let options = CertOptions {
                 key_type: key.key_type().map_err(bad)?,
-                validity: Validity { days },
+                validity: validity(days)?,
             };
             let list = instances(instance_args)?;
             let [instance] = &list[..] else {

@@ -19,8 +19,9 @@ must not sit in rampart.yml. Passwords and values are read from a hidden prompt 
 or line by line from standard input otherwise; RAMPART_KEYSTORE_PASSPHRASE_FILE names a file
 holding the keystore password.
 
-Exit codes: 0 success, 1 `has-passwd` found no password, 64 usage error (bad name, missing
-entry, existing entry without -f), 65 wrong password or damaged keystore, 74 I/O error.";
+Exit codes (as elasticsearch-keystore): 0 success, 1 `has-passwd` found no password, 64 usage
+error (bad name, existing entry without -f), 65 no keystore, wrong password or damaged keystore,
+74 I/O error, 78 the named setting is not in the keystore.";
 
 const START_HELP: &str = "\
 Exit codes:
@@ -121,7 +122,12 @@ fn keystore(home: &std::path::Path, args: KeystoreArgs) -> ExitCode {
         }
     };
     let config = home.join("config");
-    if let Err(e) = rampart_config::fsutil::create_dir_durable(&config) {
+    // Only commands that may create the keystore create its directory.
+    let creates = matches!(
+        args,
+        KeystoreArgs::Create { .. } | KeystoreArgs::Add { .. } | KeystoreArgs::AddFile { .. }
+    );
+    if creates && let Err(e) = rampart_config::fsutil::create_dir_durable(&config) {
         eprintln!("rampart: cannot create {}: {e}", config.display());
         return ExitCode::from(74);
     }

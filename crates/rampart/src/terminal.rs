@@ -60,6 +60,12 @@ impl Terminal for StdTerminal {
         println!("{text}");
     }
 
+    fn print_bytes(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+
     fn warn(&mut self, text: &str) {
         eprintln!("WARNING: {text}");
     }
