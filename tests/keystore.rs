@@ -77,6 +77,8 @@ fn the_keystore_cli_round_trips_and_refuses_wrong_passwords_and_damage() {
         keystore(home, &["has-passwd"], "", &[]).status.code(),
         Some(0)
     );
+    let missing = keystore(home, &["show", "no.such.setting"], "first-pw\n", &[]);
+    assert_eq!(missing.status.code(), Some(78), "{}", text(&missing));
 
     let pwfile = home.join("pw.txt");
     std::fs::write(&pwfile, "first-pw\n").expect("pw file");

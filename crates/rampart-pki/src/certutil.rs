@@ -532,6 +532,28 @@ mod tests {
         )
         .expect("cert");
         assert_eq!(leaf.paths().collect::<Vec<_>>(), [DEFAULT_CERT_FILE]);
+        // An instance named "ca" in PEM mode would overwrite the CA's own certificate.
+        let clash = cert_bundle(
+            &ca,
+            &[Instance {
+                name: "ca".into(),
+                dns: vec![],
+                ip: vec![],
+            }],
+            &CertOptions {
+                key_type: KeyType::EcdsaP256,
+                validity: Validity { days: 5 },
+            },
+            true,
+            "",
+            None,
+        )
+        .expect("bundle");
+        let err = clash
+            .write(&dir.path().join("clash"))
+            .expect_err("duplicate");
+        assert!(err.contains("two outputs"), "{err}");
+        assert!(!dir.path().join("clash").exists(), "nothing written");
     }
 
     #[test]
