@@ -261,6 +261,17 @@ fn load_material(
             let password = secure
                 .get(&layer.setting("keystore.secure_password"))
                 .unwrap_or("");
+            let key_password_setting = layer.setting("keystore.secure_key_password");
+            if secure
+                .get(&key_password_setting)
+                .is_some_and(|key_password| key_password != password)
+            {
+                return Err(TlsError(format!(
+                    "[{key_password_setting}] differs from the keystore's own password, but Rampart \
+                     reads PKCS#12 files whose key shares the file's password: re-export the file \
+                     with one password, or remove [{key_password_setting}] from the keystore"
+                )));
+            }
             let contents = read_pkcs12(&bytes, password)
                 .map_err(|e| TlsError(format!("[{}] ({keystore_setting}): {e}", path.display())))?;
             let (key, chain) = contents.key_and_chain.ok_or_else(|| {
