@@ -179,13 +179,7 @@ fn pkcs12_output_is_read_by_openssl_and_keytool_and_served_by_a_node() {
     keystore_add(&home, "bootstrap.password", "bootstrap-pw");
     let node = Node::start(&home, &[], &[]);
     let ca = dir.join("ca.pem");
-    let r = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        "elastic:bootstrap-pw",
-        &node.url("/"),
-    ]);
+    let r = curl_as(&ca, "elastic:bootstrap-pw", &node.url("/"));
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -355,13 +349,7 @@ fn pem_bundles_from_instances_yml_with_encrypted_keys() {
     );
     let node = Node::start(&home, &[], &[]);
     let ca = dir.join("bundle/ca/ca.crt");
-    let r = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        "elastic:bootstrap-pw",
-        &node.url("/"),
-    ]);
+    let r = curl_as(&ca, "elastic:bootstrap-pw", &node.url("/"));
     assert_eq!(r.status, 200, "{}", r.body);
 }
 

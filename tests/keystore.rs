@@ -172,13 +172,7 @@ fn a_node_reads_its_secrets_from_the_keystore() {
     let node = Node::start(home, &[], &[]);
     assert!(!node.stdout().contains("from-the-keystore"), "never echoed");
     let ca = node.ca();
-    let ok = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        "elastic:from-the-keystore",
-        &node.url("/"),
-    ]);
+    let ok = curl_as(&ca, "elastic:from-the-keystore", &node.url("/"));
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert!(!home.join("config/secure-settings.json").exists());
     assert_eq!(node.stop().code(), Some(0));
@@ -202,13 +196,7 @@ fn a_node_reads_its_secrets_from_the_keystore() {
             pwfile.to_str().expect("utf8"),
         )],
     );
-    let ok = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        "elastic:from-the-keystore",
-        &node.url("/"),
-    ]);
+    let ok = curl_as(&ca, "elastic:from-the-keystore", &node.url("/"));
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
 
@@ -282,13 +270,7 @@ fn the_interim_secure_settings_file_is_migrated_into_the_keystore() {
         node.stderr()
     );
     let ca = node.ca();
-    let ok = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        &format!("elastic:{password}"),
-        &node.url("/"),
-    ]);
+    let ok = curl_as(&ca, &format!("elastic:{password}"), &node.url("/"));
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
 

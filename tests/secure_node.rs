@@ -370,13 +370,7 @@ fn later_starts_reuse_the_configuration_and_sigterm_stops_cleanly() {
     );
     assert_eq!(file_fingerprint(&again.ca()), fingerprint, "same CA");
     let ca = again.ca();
-    let r = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        &format!("elastic:{password}"),
-        &again.url("/"),
-    ]);
+    let r = curl_as(&ca, &format!("elastic:{password}"), &again.url("/"));
     assert_eq!(r.status, 200, "the first password still works: {}", r.body);
     assert!(
         again
@@ -397,13 +391,7 @@ fn elastic_password_from_the_environment_is_used_and_not_echoed() {
         node.stdout()
     );
     let ca = node.ca();
-    let r = curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        &format!("elastic:{chosen}"),
-        &node.url("/"),
-    ]);
+    let r = curl_as(&ca, &format!("elastic:{chosen}"), &node.url("/"));
     assert_eq!(r.status, 200, "{}", r.body);
 }
 

@@ -333,3 +333,14 @@ pub fn openssl_certificate(dir: &Path, name: &str, ca: Option<&str>, extension: 
     }
     dir.join(crt)
 }
+
+/// A GET through curl that trusts `ca` and authenticates as `userpass` (`user:password`).
+pub fn curl_as(ca: &Path, userpass: &str, url: &str) -> CurlResponse {
+    curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8 path"),
+        "-u",
+        userpass,
+        url,
+    ])
+}
