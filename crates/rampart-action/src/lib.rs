@@ -19,6 +19,8 @@ pub enum ActionRequest {
     MainInfo,
     /// `GET /_cluster/health[/{index}]`.
     ClusterHealth(ClusterHealthRequest),
+    /// `GET /_security/_authenticate`: who the caller is.
+    Authenticate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,13 +79,14 @@ impl ActionRequest {
         match self {
             ActionRequest::MainInfo => "cluster:monitor/main",
             ActionRequest::ClusterHealth(_) => "cluster:monitor/health",
+            ActionRequest::Authenticate => "cluster:admin/xpack/security/user/authenticate",
         }
     }
 
     /// The index expressions the action touches (empty for cluster actions).
     pub fn indices(&self) -> &[String] {
         match self {
-            ActionRequest::MainInfo => &[],
+            ActionRequest::MainInfo | ActionRequest::Authenticate => &[],
             ActionRequest::ClusterHealth(request) => &request.indices,
         }
     }

@@ -279,13 +279,15 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         cluster_uuid: state.cluster_uuid,
     };
     let authenticator = if security_enabled {
+        let file_realm =
+            Arc::new(rampart_security::FileRealm::open(&home.config).map_err(config_error)?);
         Some(Arc::new(
-            Authenticator::new(Arc::new(reserved)).map_err(failure)?,
+            Authenticator::new(Arc::new(reserved), Some(file_realm)).map_err(failure)?,
         ))
     } else {
         None
     };
-    let pipeline = Arc::new(Pipeline::new(authenticator, identity));
+    let pipeline = Arc::new(Pipeline::new(authenticator.clone(), identity));
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
@@ -330,6 +332,20 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         if let Some(interval) = reload_interval {
             for tls in [&http_tls, &transport_tls].into_iter().flatten() {
                 tls.spawn_watcher(interval);
+            }
+            if let Some(authenticator) = authenticator {
+                // config/users and users_roles are re-read when they change, as the certificates.
+                tokio::spawn(async move {
+                    let mut ticker = tokio::time::interval(interval);
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        ticker.tick().await;
+                        let authenticator = Arc::clone(&authenticator);
+                        let _ =
+                            tokio::task::spawn_blocking(move || authenticator.reload_file_realm())
+                                .await;
+                    }
+                });
             }
         }
         if let Some(path) = &portsfile {

@@ -99,7 +99,35 @@ impl Pipeline {
                 "rampart": { "version": env!("CARGO_PKG_VERSION") },
             }))),
             ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
+            // Answered in `handle`, which holds the identity.
+            ActionRequest::Authenticate => Err(EsError::new(
+                500,
+                "exception",
+                "authenticate reached execute without an identity",
+            )),
         }
+    }
+
+    /// `GET /_security/_authenticate`, with Elasticsearch's fields.
+    fn authenticate_response(identity: &Identity) -> Result<ActionResponse, EsError> {
+        let Identity(Some(a)) = identity else {
+            return Err(EsError::bad_request(
+                "security is disabled ([xpack.security.enabled: false]), so there is no \
+                 authenticated user",
+            ));
+        };
+        let realm = |r: &rampart_security::RealmRef| json!({"name": r.name, "type": r.realm_type});
+        Ok(ActionResponse::ok(json!({
+            "username": a.user.username,
+            "roles": a.user.roles,
+            "full_name": a.user.full_name,
+            "email": a.user.email,
+            "metadata": a.user.metadata,
+            "enabled": a.user.enabled,
+            "authentication_realm": realm(&a.authentication_realm),
+            "lookup_realm": realm(&a.lookup_realm),
+            "authentication_type": a.authentication_type,
+        })))
     }
 
     /// Elasticsearch's semantics: a concrete index that does not exist makes the status red and
@@ -180,6 +208,9 @@ impl ActionHandler for Pipeline {
         if let Identity(Some(authentication)) = &identity {
             authorize(authentication, request.name(), request.indices())
                 .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
+        }
+        if request == ActionRequest::Authenticate {
+            return Self::authenticate_response(&identity);
         }
         self.execute(request).await
     }

@@ -171,6 +171,15 @@ impl Routes {
             ("/", vec![main(Method::GET), main(Method::HEAD)]),
             ("/_cluster/health", vec![health()]),
             ("/_cluster/health/{index}", vec![health()]),
+            (
+                "/_security/_authenticate",
+                vec![Endpoint {
+                    method: Method::GET,
+                    params: &[],
+                    accepts_body: false,
+                    build: |_, _| Ok(ActionRequest::Authenticate),
+                }],
+            ),
         ];
         for (path, endpoints) in routes {
             if let Err(e) = router.insert(path, endpoints) {

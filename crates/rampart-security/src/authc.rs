@@ -6,7 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
 
-use crate::{CredentialCache, RESERVED_USERS, ReservedUserStore, SecretString, verify_password};
+use crate::{
+    CredentialCache, FileRealm, RESERVED_USERS, ReservedUserStore, SecretString, verify_password,
+};
 
 /// What the caller presented, already separated from the transport it came over.
 #[derive(Debug, Clone)]
@@ -43,6 +45,12 @@ pub struct RealmRef {
 pub const RESERVED_REALM: RealmRef = RealmRef {
     name: "reserved",
     realm_type: "reserved",
+};
+
+/// Elasticsearch's default name for the file realm.
+pub const FILE_REALM: RealmRef = RealmRef {
+    name: "default_file",
+    realm_type: "file",
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +94,7 @@ impl AuthcError {
 #[derive(Debug)]
 pub struct Authenticator {
     reserved: Arc<ReservedUserStore>,
+    file: Option<Arc<FileRealm>>,
     cache: CredentialCache,
 }
 
@@ -98,15 +107,28 @@ fn decoy_hash() -> &'static str {
 }
 
 impl Authenticator {
-    pub fn new(reserved: Arc<ReservedUserStore>) -> Result<Self, String> {
+    /// The realm chain: reserved users first, then the file realm when given.
+    pub fn new(
+        reserved: Arc<ReservedUserStore>,
+        file: Option<Arc<FileRealm>>,
+    ) -> Result<Self, String> {
         Ok(Authenticator {
             reserved,
+            file,
             cache: CredentialCache::new()?,
         })
     }
 
     pub fn reserved_users(&self) -> &ReservedUserStore {
         &self.reserved
+    }
+
+    /// Re-reads the file realm if its files changed; forgets cached credentials if so, since a
+    /// password may have changed or a user gone.
+    pub fn reload_file_realm(&self) {
+        if self.file.as_ref().is_some_and(|f| f.reload_if_changed()) {
+            self.cache.clear();
+        }
     }
 
     fn reserved_authentication(username: &str) -> Option<Authentication> {
@@ -126,6 +148,34 @@ impl Authenticator {
         })
     }
 
+    /// Who `username` is along the realm chain, with the hash to check a password against.
+    fn lookup(&self, username: &str) -> Option<(Authentication, String)> {
+        if let Some(authentication) = Self::reserved_authentication(username) {
+            // A reserved name never falls through to another realm.
+            return self
+                .reserved
+                .password_hash(username)
+                .map(|hash| (authentication, hash));
+        }
+        let (hash, roles) = self.file.as_ref()?.lookup(username)?;
+        Some((
+            Authentication {
+                user: User {
+                    username: username.to_string(),
+                    roles,
+                    full_name: None,
+                    email: None,
+                    metadata: json!({}),
+                    enabled: true,
+                },
+                authentication_realm: FILE_REALM,
+                lookup_realm: FILE_REALM,
+                authentication_type: "realm",
+            },
+            hash,
+        ))
+    }
+
     /// The cheap path: answers from the credential cache, or `None` when the slow path
     /// ([`Authenticator::authenticate`], which hashes) is needed.
     pub fn authenticate_cached(
@@ -135,7 +185,9 @@ impl Authenticator {
         match credentials {
             Credentials::Basic { username, password } => {
                 if self.cache.matches(username, password) {
-                    Self::reserved_authentication(username).map(Ok)
+                    // Roles are read afresh, so a users_roles change applies at once.
+                    self.lookup(username)
+                        .map(|(authentication, _)| Ok(authentication))
                 } else {
                     None
                 }
@@ -156,12 +208,8 @@ impl Authenticator {
                 let failed = || AuthcError::Failed {
                     username: username.clone(),
                 };
-                let authentication = Self::reserved_authentication(username);
-                let hash = authentication
-                    .as_ref()
-                    .and_then(|_| self.reserved.password_hash(username));
-                match (authentication, hash) {
-                    (Some(authentication), Some(hash)) => {
+                match self.lookup(username) {
+                    Some((authentication, hash)) => {
                         if verify_password(password, &hash) {
                             self.cache.remember(username, password);
                             Ok(authentication)
@@ -169,7 +217,7 @@ impl Authenticator {
                             Err(failed())
                         }
                     }
-                    _ => {
+                    None => {
                         let _ = verify_password(password, decoy_hash());
                         Err(failed())
                     }
@@ -189,7 +237,7 @@ mod tests {
         store
             .set_password("elastic", &SecretString::from("s3cret-pw"))
             .expect("set");
-        let authn = Authenticator::new(Arc::new(store)).expect("authn");
+        let authn = Authenticator::new(Arc::new(store), None).expect("authn");
         (dir, authn)
     }
 

@@ -9,12 +9,14 @@
 
 mod authc;
 mod authz;
+pub mod file_realm;
 mod password;
 mod reserved;
 mod secret;
 
 pub use authc::{AuthcError, Authentication, Authenticator, Credentials, RealmRef, User};
-pub use authz::{AuthzError, authorize};
+pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
+pub use file_realm::FileRealm;
 pub use password::{CredentialCache, generate_password, hash_password, verify_password};
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
 pub use secret::SecretString;

@@ -126,6 +126,15 @@ impl CredentialCache {
         );
     }
 
+    /// Forgets every user: after a realm's users changed underneath.
+    pub fn clear(&self) {
+        let mut entries = match self.entries.write() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        entries.clear();
+    }
+
     pub fn invalidate(&self, username: &str) {
         let mut entries = match self.entries.write() {
             Ok(e) => e,

@@ -67,9 +67,51 @@ enum Command {
     /// Generate a CA, node certificates, CSRs and HTTP certificates.
     #[command(subcommand, after_help = certutil::CERTUTIL_HELP)]
     Certutil(Box<certutil::CertutilArgs>),
+    /// Manage the file realm's users (config/users and config/users_roles).
+    #[command(subcommand, after_help = USERS_HELP)]
+    Users(UsersArgs),
     /// Manage the keystore of secure settings.
     #[command(subcommand, after_help = KEYSTORE_HELP)]
     Keystore(KeystoreArgs),
+}
+
+const USERS_HELP: &str = "\
+Edits config/users and config/users_roles in Elasticsearch's formats (bcrypt hashes); a running
+node picks up the change within resource.reload.interval.high. Without -p, the password is asked
+for on a terminal, or read as one line of standard input.
+
+Exit codes: 0 success, 64 invalid name, password or unknown user, 74 the files could not be
+written.";
+
+#[derive(Debug, Subcommand)]
+enum UsersArgs {
+    /// Add a user.
+    Useradd {
+        name: String,
+        #[arg(short = 'p', long = "password")]
+        password: Option<String>,
+        /// Roles, comma-separated.
+        #[arg(short = 'r', long = "roles", value_delimiter = ',')]
+        roles: Vec<String>,
+    },
+    /// Remove a user.
+    Userdel { name: String },
+    /// Change a user's password.
+    Passwd {
+        name: String,
+        #[arg(short = 'p', long = "password")]
+        password: Option<String>,
+    },
+    /// Add (-a) or remove (-r) roles of a user.
+    Roles {
+        name: String,
+        #[arg(short = 'a', long = "add", value_delimiter = ',')]
+        add: Vec<String>,
+        #[arg(short = 'r', long = "remove", value_delimiter = ',')]
+        remove: Vec<String>,
+    },
+    /// List users and their roles (or one user's).
+    List { name: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,9 +205,100 @@ fn keystore(home: &std::path::Path, args: KeystoreArgs) -> ExitCode {
     }
 }
 
+fn users(home: &std::path::Path, args: UsersArgs) -> Result<(), (u8, String)> {
+    use rampart_keystore::cli::Terminal;
+    use rampart_security::SecretString;
+    use rampart_security::file_realm::FileUsers;
+    let config = std::path::absolute(home)
+        .map_err(|e| (74, format!("cannot resolve {}: {e}", home.display())))?
+        .join("config");
+    let usage = |e: String| (64u8, e);
+    let (mut users, problems) = FileUsers::load(&config).map_err(|e| (74, e))?;
+    for problem in problems {
+        eprintln!("WARNING: {problem}");
+    }
+    let password = |given: Option<String>, name: &str| -> Result<SecretString, (u8, String)> {
+        if let Some(pw) = given {
+            return Ok(SecretString::new(pw));
+        }
+        let mut terminal = terminal::StdTerminal::new(false);
+        let pw = terminal
+            .read_secret(&format!("Enter new password for {name}: "))
+            .map_err(|e| (64, e))?;
+        if terminal.is_interactive() {
+            let again = terminal
+                .read_secret("Retype new password: ")
+                .map_err(|e| (64, e))?;
+            if *again != *pw {
+                return Err((64, "the passwords do not match".to_string()));
+            }
+        }
+        Ok(SecretString::new(pw.to_string()))
+    };
+    match args {
+        UsersArgs::Useradd {
+            name,
+            password: given,
+            roles,
+        } => {
+            rampart_security::file_realm::validate_username(&name).map_err(usage)?;
+            let pw = password(given, &name)?;
+            users.add_user(&name, &pw, &roles).map_err(usage)?;
+        }
+        UsersArgs::Userdel { name } => users.remove_user(&name).map_err(usage)?,
+        UsersArgs::Passwd {
+            name,
+            password: given,
+        } => {
+            if !users.users.contains_key(&name) {
+                return Err(usage(format!(
+                    "user [{name}] does not exist in the file realm"
+                )));
+            }
+            let pw = password(given, &name)?;
+            users.set_password(&name, &pw).map_err(usage)?;
+        }
+        UsersArgs::Roles { name, add, remove } => {
+            users.change_roles(&name, &add, &remove).map_err(usage)?
+        }
+        UsersArgs::List { name } => {
+            if let Some(name) = &name
+                && !users.users.contains_key(name)
+            {
+                return Err(usage(format!(
+                    "user [{name}] does not exist in the file realm"
+                )));
+            }
+            for user in users
+                .users
+                .keys()
+                .filter(|u| name.as_ref().is_none_or(|n| n == *u))
+            {
+                let roles = users
+                    .roles
+                    .get(user)
+                    .map(|r| r.join(","))
+                    .unwrap_or_else(|| "-".to_string());
+                println!("{user:<15}: {roles}");
+            }
+            return Ok(());
+        }
+    }
+    rampart_config::fsutil::create_dir_durable(&config)
+        .map_err(|e| (74, format!("cannot create {}: {e}", config.display())))?;
+    users.save(&config).map_err(|e| (74, e))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Users(args) => match users(&cli.home, args) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err((code, message)) => {
+                eprintln!("rampart: {message}");
+                ExitCode::from(code)
+            }
+        },
         Command::Keystore(args) => keystore(&cli.home, args),
         Command::Certutil(args) => match certutil::run(*args) {
             Ok(()) => ExitCode::from(exit::OK),

@@ -1,0 +1,203 @@
+//! End to end: the file realm through `rampart users`, a running node, and files changed under it.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn users(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    rampart(home)
+        .arg("users")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn")
+}
+
+fn users_ok(home: &std::path::Path, args: &[&str]) -> String {
+    let out = users(home, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls until `check` holds, for at most `seconds`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn users_cli_writes_elasticsearch_formats_that_an_independent_bcrypt_verifies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    users_ok(
+        home,
+        &[
+            "useradd",
+            "app_optimize",
+            "-p",
+            "optimize-pw",
+            "-r",
+            "optimize_writer,viewer",
+        ],
+    );
+    let users_file = std::fs::read_to_string(home.join("config/users")).expect("users");
+    let (name, hash) = users_file.trim().split_once(':').expect("name:hash");
+    assert_eq!(name, "app_optimize");
+    assert!(hash.starts_with("$2a$10$"), "{hash}");
+    let verified = run_ok(
+        Command::new(python())
+            .arg(python_script("bcrypt_verify.py"))
+            .arg("optimize-pw")
+            .arg(hash),
+    );
+    assert_eq!(verified.trim(), "ok");
+    assert_eq!(
+        std::fs::read_to_string(home.join("config/users_roles")).expect("roles"),
+        "optimize_writer:app_optimize\nviewer:app_optimize\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["config/users", "config/users_roles"] {
+        assert_eq!(
+            std::fs::metadata(home.join(f))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{f}"
+        );
+    }
+    assert_eq!(
+        users_ok(home, &["list"]),
+        "app_optimize   : optimize_writer,viewer\n"
+    );
+    users_ok(
+        home,
+        &[
+            "roles",
+            "app_optimize",
+            "-r",
+            "viewer",
+            "-a",
+            "monitoring_user",
+        ],
+    );
+    assert_eq!(
+        users_ok(home, &["list", "app_optimize"]),
+        "app_optimize   : monitoring_user,optimize_writer\n"
+    );
+
+    for (args, needle) in [
+        (vec!["useradd", "elastic", "-p", "whatever-pw"], "reserved"),
+        (vec!["useradd", "short", "-p", "12345"], "at least 6"),
+        (
+            vec!["useradd", "app_optimize", "-p", "another-pw"],
+            "already exists",
+        ),
+        (vec!["userdel", "ghost"], "does not exist"),
+    ] {
+        let out = users(home, &args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn file_users_authenticate_and_changes_apply_without_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    users_ok(
+        home,
+        &[
+            "useradd",
+            "admin_file",
+            "-p",
+            "admin-file-pw",
+            "-r",
+            "superuser",
+        ],
+    );
+    users_ok(
+        home,
+        &[
+            "useradd",
+            "nobody_much",
+            "-p",
+            "nobody-pw",
+            "-r",
+            "no_such_role",
+        ],
+    );
+    let node = Node::start(home, &["resource.reload.interval.high=1s"], &[]);
+    let ca = node.ca();
+
+    let root = curl_as(&ca, "admin_file:admin-file-pw", &node.url("/"));
+    assert_eq!(root.status, 200, "{}", root.body);
+    let me = curl_as(
+        &ca,
+        "admin_file:admin-file-pw",
+        &node.url("/_security/_authenticate"),
+    );
+    assert_eq!(
+        me.json(),
+        serde_json::json!({"username": "admin_file", "roles": ["superuser"], "full_name": null,
+            "email": null, "metadata": {}, "enabled": true,
+            "authentication_realm": {"name": "default_file", "type": "file"},
+            "lookup_realm": {"name": "default_file", "type": "file"}, "authentication_type": "realm"})
+    );
+    // A role that grants nothing: authenticated, asks who it is, but may not do more.
+    let denied = curl_as(&ca, "nobody_much:nobody-pw", &node.url("/"));
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(
+        denied.json()["error"]["reason"],
+        "action [cluster:monitor/main] is unauthorized for user [nobody_much] with effective roles [no_such_role]"
+    );
+    assert_eq!(
+        curl_as(
+            &ca,
+            "nobody_much:nobody-pw",
+            &node.url("/_security/_authenticate")
+        )
+        .status,
+        200
+    );
+
+    let elastic = curl_as(
+        &ca,
+        &format!("elastic:{}", node.printed_password()),
+        &node.url("/_security/_authenticate"),
+    );
+    assert_eq!(elastic.json()["authentication_realm"]["type"], "reserved");
+    assert_eq!(elastic.json()["metadata"]["_reserved"], true);
+
+    // Changes to the files apply to the running node, and the credential cache forgets.
+    users_ok(home, &["passwd", "admin_file", "-p", "rotated-pw-2"]);
+    eventually(10, "the new password working", || {
+        curl_as(&ca, "admin_file:rotated-pw-2", &node.url("/")).status == 200
+    });
+    assert_eq!(
+        curl_as(&ca, "admin_file:admin-file-pw", &node.url("/")).status,
+        401,
+        "old password"
+    );
+    users_ok(home, &["userdel", "admin_file"]);
+    eventually(10, "the removed user being refused", || {
+        curl_as(&ca, "admin_file:rotated-pw-2", &node.url("/")).status == 401
+    });
+}
