@@ -53,6 +53,8 @@ impl Node {
             cmd.env(k, v);
         }
         std::fs::create_dir_all(home).expect("home");
+        // A node killed with SIGKILL leaves its ports file behind: never read a stale port.
+        let _ = std::fs::remove_file(home.join("logs/http.ports"));
         let stdout = std::fs::File::create(home.join("stdout.txt")).expect("stdout file");
         let stderr = std::fs::File::create(home.join("stderr.txt")).expect("stderr file");
         let child = cmd

@@ -11,9 +11,42 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// A secret carried by an action (a password): zeroized on drop, never shown by `Debug`.
+#[derive(Clone)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(zeroize::Zeroizing::new(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `PUT /_security/user/{name}`.
+#[derive(Debug, Clone)]
+pub struct PutUserRequest {
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_hash: Option<Secret>,
+    pub roles: Vec<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub metadata: Option<Value>,
+    pub enabled: Option<bool>,
+}
+
 /// An operation a node can execute. Authorization sees [`ActionRequest::name`] and
 /// [`ActionRequest::indices`], never a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ActionRequest {
     /// `GET /`: who this node is.
     MainInfo,
@@ -21,6 +54,23 @@ pub enum ActionRequest {
     ClusterHealth(ClusterHealthRequest),
     /// `GET /_security/_authenticate`: who the caller is.
     Authenticate,
+    PutUser(PutUserRequest),
+    /// `GET /_security/user[/{names}]`; empty means all.
+    GetUsers {
+        usernames: Vec<String>,
+    },
+    DeleteUser {
+        username: String,
+    },
+    SetUserEnabled {
+        username: String,
+        enabled: bool,
+    },
+    /// `POST /_security/user[/{name}]/_password`; `None` means the caller.
+    ChangePassword {
+        username: Option<String>,
+        password: Secret,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,14 +130,29 @@ impl ActionRequest {
             ActionRequest::MainInfo => "cluster:monitor/main",
             ActionRequest::ClusterHealth(_) => "cluster:monitor/health",
             ActionRequest::Authenticate => "cluster:admin/xpack/security/user/authenticate",
+            ActionRequest::PutUser(_) => "cluster:admin/xpack/security/user/put",
+            ActionRequest::GetUsers { .. } => "cluster:admin/xpack/security/user/get",
+            ActionRequest::DeleteUser { .. } => "cluster:admin/xpack/security/user/delete",
+            ActionRequest::SetUserEnabled { .. } => "cluster:admin/xpack/security/user/set_enabled",
+            ActionRequest::ChangePassword { .. } => {
+                "cluster:admin/xpack/security/user/change_password"
+            }
         }
     }
 
     /// The index expressions the action touches (empty for cluster actions).
     pub fn indices(&self) -> &[String] {
+        // Exhaustive on purpose: a new action must say which indices it touches, or
+        // authorization would judge it as touching none.
         match self {
-            ActionRequest::MainInfo | ActionRequest::Authenticate => &[],
             ActionRequest::ClusterHealth(request) => &request.indices,
+            ActionRequest::MainInfo
+            | ActionRequest::Authenticate
+            | ActionRequest::PutUser(_)
+            | ActionRequest::GetUsers { .. }
+            | ActionRequest::DeleteUser { .. }
+            | ActionRequest::SetUserEnabled { .. }
+            | ActionRequest::ChangePassword { .. } => &[],
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod keystore;
 pub mod network;
 pub mod pipeline;
 pub mod state;
+pub mod users;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -281,8 +282,12 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     let authenticator = if security_enabled {
         let file_realm =
             Arc::new(rampart_security::FileRealm::open(&home.config).map_err(config_error)?);
+        let native_realm = Arc::new(
+            rampart_security::NativeRealm::open(&home.data.join("_security")).map_err(failure)?,
+        );
         Some(Arc::new(
-            Authenticator::new(Arc::new(reserved), Some(file_realm)).map_err(failure)?,
+            Authenticator::new(Arc::new(reserved), Some(file_realm), Some(native_realm))
+                .map_err(failure)?,
         ))
     } else {
         None

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use rampart_action::{ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus};
 use rampart_rest::{ActionHandler, RequestContext};
 use rampart_security::{AuthcError, Authentication, Authenticator, Credentials, authorize};
+
+use crate::users;
 use serde_json::json;
 
 /// The Elasticsearch REST API version Rampart answers as.
@@ -77,6 +79,25 @@ impl Pipeline {
         }
     }
 
+    fn authenticator(&self) -> Result<&Arc<Authenticator>, EsError> {
+        self.authenticator.as_ref().ok_or_else(|| {
+            EsError::bad_request(
+                "security is disabled ([xpack.security.enabled: false]), so there are no users to manage",
+            )
+        })
+    }
+
+    /// Runs a user action where password hashing and file writes cannot stall the async workers.
+    async fn on_blocking_thread(
+        &self,
+        action: impl FnOnce(&Authenticator) -> Result<ActionResponse, EsError> + Send + 'static,
+    ) -> Result<ActionResponse, EsError> {
+        let authenticator = Arc::clone(self.authenticator()?);
+        tokio::task::spawn_blocking(move || action(&authenticator))
+            .await
+            .map_err(|e| EsError::new(500, "exception", format!("the action failed: {e}")))?
+    }
+
     async fn execute(&self, request: ActionRequest) -> Result<ActionResponse, EsError> {
         match request {
             ActionRequest::MainInfo => Ok(ActionResponse::ok(json!({
@@ -100,11 +121,22 @@ impl Pipeline {
             }))),
             ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
             // Answered in `handle`, which holds the identity.
-            ActionRequest::Authenticate => Err(EsError::new(
-                500,
-                "exception",
-                "authenticate reached execute without an identity",
-            )),
+            ActionRequest::Authenticate | ActionRequest::ChangePassword { .. } => Err(
+                EsError::new(500, "exception", "an identity-bound action reached execute"),
+            ),
+            ActionRequest::PutUser(request) => {
+                self.on_blocking_thread(move |a| users::put(a, request))
+                    .await
+            }
+            ActionRequest::GetUsers { usernames } => users::get(self.authenticator()?, &usernames),
+            ActionRequest::DeleteUser { username } => {
+                self.on_blocking_thread(move |a| users::delete(a, &username))
+                    .await
+            }
+            ActionRequest::SetUserEnabled { username, enabled } => {
+                self.on_blocking_thread(move |a| users::set_enabled(a, &username, enabled))
+                    .await
+            }
         }
     }
 
@@ -205,11 +237,38 @@ impl ActionHandler for Pipeline {
         identity: Identity,
         _context: &RequestContext,
     ) -> Result<ActionResponse, EsError> {
-        if let Identity(Some(authentication)) = &identity {
+        // Everyone may change their own password, as in Elasticsearch.
+        let own_password = match (&request, &identity) {
+            (ActionRequest::ChangePassword { username, .. }, Identity(Some(a))) => {
+                username.as_deref().is_none_or(|u| u == a.user.username)
+            }
+            _ => false,
+        };
+        if let Identity(Some(authentication)) = &identity
+            && !own_password
+        {
             authorize(authentication, request.name(), request.indices())
                 .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
         }
-        if request == ActionRequest::Authenticate {
+        if let ActionRequest::ChangePassword { username, password } = request {
+            let Identity(Some(caller)) = identity else {
+                return Err(EsError::bad_request(
+                    "security is disabled ([xpack.security.enabled: false]), so there are no users",
+                ));
+            };
+            return self
+                .on_blocking_thread(move |authenticator| {
+                    users::change_password(
+                        authenticator,
+                        authenticator.reserved_users(),
+                        &caller,
+                        username.as_deref(),
+                        &password,
+                    )
+                })
+                .await;
+        }
+        if matches!(request, ActionRequest::Authenticate) {
             return Self::authenticate_response(&identity);
         }
         self.execute(request).await

@@ -86,6 +86,6 @@ pub mod fuzzing {
             return;
         };
         let (path, query) = crate::server::parse_target(&uri);
-        let _ = crate::routes::Routes::new().route(&method, &path, &query, 0);
+        let _ = crate::routes::Routes::new().route(&method, &path, &query, &[]);
     }
 }

@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use hyper::Method;
 use rampart_action::{
-    ActionRequest, ClusterHealthRequest, EsError, HealthStatus, NodeCountCondition,
+    ActionRequest, ClusterHealthRequest, EsError, HealthStatus, NodeCountCondition, PutUserRequest,
+    Secret,
 };
+use serde_json::{Map, Value};
 
 /// Query parameters every route accepts, as in Elasticsearch.
 const GLOBAL_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path"];
 
-type Build = fn(&matchit::Params<'_, '_>, &[(String, String)]) -> Result<ActionRequest, EsError>;
+type Build =
+    fn(&matchit::Params<'_, '_>, &[(String, String)], &[u8]) -> Result<ActionRequest, EsError>;
 
 struct Endpoint {
     method: Method,
@@ -112,6 +115,7 @@ fn parse_node_condition(value: &str) -> Option<NodeCountCondition> {
 fn cluster_health(
     params: &matchit::Params<'_, '_>,
     query: &[(String, String)],
+    _body: &[u8],
 ) -> Result<ActionRequest, EsError> {
     let index_level = match param(query, "level") {
         None | Some("cluster") => false,
@@ -152,6 +156,112 @@ fn cluster_health(
     }))
 }
 
+fn parse_error(reason: impl Into<String>) -> EsError {
+    EsError::new(400, "parse_exception", reason)
+}
+
+/// A JSON object body, required.
+fn json_object(body: &[u8], what: &str) -> Result<Map<String, Value>, EsError> {
+    if body.is_empty() {
+        return Err(parse_error(format!("request body is required for {what}")));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(parse_error(format!(
+            "the body of {what} must be a JSON object"
+        ))),
+        Err(e) => Err(parse_error(format!(
+            "failed to parse the body of {what}: {e}"
+        ))),
+    }
+}
+
+fn string_field(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, EsError> {
+    match map.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(parse_error(format!("[{field}] must be a string"))),
+    }
+}
+
+fn username(params: &matchit::Params<'_, '_>) -> String {
+    params.get("name").unwrap_or_default().to_string()
+}
+
+fn put_user(
+    params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a put user request")?;
+    let password = string_field(&mut map, "password")?.map(Secret::new);
+    let password_hash = string_field(&mut map, "password_hash")?.map(Secret::new);
+    let roles = match map.remove("roles") {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(parse_error("[roles] must be an array of strings")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => {
+            return Err(parse_error(
+                "[roles] is required: give a list, possibly empty",
+            ));
+        }
+        Some(_) => return Err(parse_error("[roles] must be an array of strings")),
+    };
+    let full_name = string_field(&mut map, "full_name")?;
+    let email = string_field(&mut map, "email")?;
+    let metadata = match map.remove("metadata") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v),
+        Some(_) => return Err(parse_error("[metadata] must be an object")),
+    };
+    let enabled = match map.remove("enabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(_) => return Err(parse_error("[enabled] must be true or false")),
+    };
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse add user request: unexpected field [{field}]"
+        )));
+    }
+    Ok(ActionRequest::PutUser(PutUserRequest {
+        username: username(params),
+        password,
+        password_hash,
+        roles,
+        full_name,
+        email,
+        metadata,
+        enabled,
+    }))
+}
+
+fn change_password(
+    params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a change password request")?;
+    let password =
+        string_field(&mut map, "password")?.ok_or_else(|| parse_error("[password] is required"))?;
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse change password request: unexpected field [{field}]"
+        )));
+    }
+    Ok(ActionRequest::ChangePassword {
+        username: params.get("name").map(str::to_string),
+        password: Secret::new(password),
+    })
+}
+
+/// Query parameters of the security write APIs.
+const SECURITY_WRITE_PARAMS: &[&str] = &["refresh"];
+
 impl Routes {
     pub(crate) fn new() -> Self {
         let mut router = matchit::Router::new();
@@ -159,13 +269,19 @@ impl Routes {
             method,
             params: &[],
             accepts_body: false,
-            build: |_, _| Ok(ActionRequest::MainInfo),
+            build: |_, _, _| Ok(ActionRequest::MainInfo),
         };
         let health = || Endpoint {
             method: Method::GET,
             params: HEALTH_PARAMS,
             accepts_body: false,
             build: cluster_health,
+        };
+        let write = |method, build| Endpoint {
+            method,
+            params: SECURITY_WRITE_PARAMS,
+            accepts_body: true,
+            build,
         };
         let routes: Vec<(&str, Vec<Endpoint>)> = vec![
             ("/", vec![main(Method::GET), main(Method::HEAD)]),
@@ -177,8 +293,96 @@ impl Routes {
                     method: Method::GET,
                     params: &[],
                     accepts_body: false,
-                    build: |_, _| Ok(ActionRequest::Authenticate),
+                    build: |_, _, _| Ok(ActionRequest::Authenticate),
                 }],
+            ),
+            (
+                "/_security/user",
+                vec![Endpoint {
+                    method: Method::GET,
+                    params: &[],
+                    accepts_body: false,
+                    build: |_, _, _| {
+                        Ok(ActionRequest::GetUsers {
+                            usernames: Vec::new(),
+                        })
+                    },
+                }],
+            ),
+            (
+                "/_security/user/{name}",
+                vec![
+                    write(Method::PUT, put_user),
+                    write(Method::POST, put_user),
+                    Endpoint {
+                        method: Method::GET,
+                        params: &[],
+                        accepts_body: false,
+                        build: |p, _, _| {
+                            Ok(ActionRequest::GetUsers {
+                                usernames: username(p).split(',').map(str::to_string).collect(),
+                            })
+                        },
+                    },
+                    Endpoint {
+                        method: Method::DELETE,
+                        params: SECURITY_WRITE_PARAMS,
+                        accepts_body: false,
+                        build: |p, _, _| {
+                            Ok(ActionRequest::DeleteUser {
+                                username: username(p),
+                            })
+                        },
+                    },
+                ],
+            ),
+            (
+                "/_security/user/{name}/_enable",
+                vec![
+                    write(Method::PUT, |p, _, _| {
+                        Ok(ActionRequest::SetUserEnabled {
+                            username: username(p),
+                            enabled: true,
+                        })
+                    }),
+                    write(Method::POST, |p, _, _| {
+                        Ok(ActionRequest::SetUserEnabled {
+                            username: username(p),
+                            enabled: true,
+                        })
+                    }),
+                ],
+            ),
+            (
+                "/_security/user/{name}/_disable",
+                vec![
+                    write(Method::PUT, |p, _, _| {
+                        Ok(ActionRequest::SetUserEnabled {
+                            username: username(p),
+                            enabled: false,
+                        })
+                    }),
+                    write(Method::POST, |p, _, _| {
+                        Ok(ActionRequest::SetUserEnabled {
+                            username: username(p),
+                            enabled: false,
+                        })
+                    }),
+                ],
+            ),
+            (
+                "/_security/user/{name}/_password",
+                vec![
+                    write(Method::PUT, change_password),
+                    write(Method::POST, change_password),
+                ],
+            ),
+            (
+                "/_security/user/_password",
+                vec![
+                    write(Method::PUT, change_password),
+                    write(Method::POST, change_password),
+                ],
             ),
         ];
         for (path, endpoints) in routes {
@@ -194,7 +398,7 @@ impl Routes {
         method: &Method,
         path: &str,
         query: &[(String, String)],
-        body_len: usize,
+        body: &[u8],
     ) -> Routed {
         let Ok(matched) = self.router.at(path) else {
             return Routed::NoRoute;
@@ -212,12 +416,12 @@ impl Routes {
                 )));
             }
         }
-        if body_len > 0 && !endpoint.accepts_body {
+        if !body.is_empty() && !endpoint.accepts_body {
             return Routed::Invalid(EsError::bad_request(format!(
                 "request [{method} {path}] does not support having a body"
             )));
         }
-        match (endpoint.build)(&matched.params, query) {
+        match (endpoint.build)(&matched.params, query, body) {
             Ok(action) => Routed::Action(action),
             Err(error) => Routed::Invalid(error),
         }
@@ -233,7 +437,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Routes::new().route(&method, path, &q, 0)
+        Routes::new().route(&method, path, &q, &[])
     }
 
     #[test]
@@ -293,7 +497,7 @@ mod tests {
             _ => panic!("expected invalid"),
         }
         assert!(matches!(
-            Routes::new().route(&Method::GET, "/", &[], 3),
+            Routes::new().route(&Method::GET, "/", &[], b"abc"),
             Routed::Invalid(_)
         ));
     }

@@ -256,7 +256,7 @@ impl<H: ActionHandler> Shared<H> {
             return self.finish(Err(e), format, pretty, is_head, security_endpoint);
         }
 
-        let result = match self.routes.route(&parts.method, &path, &query, body.len()) {
+        let result = match self.routes.route(&parts.method, &path, &query, &body) {
             Routed::Action(action) => self.handler.handle(action, identity, &context).await,
             Routed::Invalid(error) => Err(error),
             Routed::NoRoute => Err(EsError::flat(

@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Value, json};
 
 use crate::{
-    CredentialCache, FileRealm, RESERVED_USERS, ReservedUserStore, SecretString, verify_password,
+    CredentialCache, FileRealm, NativeRealm, RESERVED_USERS, ReservedUserStore, SecretString,
+    verify_password,
 };
 
 /// What the caller presented, already separated from the transport it came over.
@@ -45,6 +46,12 @@ pub struct RealmRef {
 pub const RESERVED_REALM: RealmRef = RealmRef {
     name: "reserved",
     realm_type: "reserved",
+};
+
+/// Elasticsearch's default name for the native realm.
+pub const NATIVE_REALM: RealmRef = RealmRef {
+    name: "default_native",
+    realm_type: "native",
 };
 
 /// Elasticsearch's default name for the file realm.
@@ -95,6 +102,7 @@ impl AuthcError {
 pub struct Authenticator {
     reserved: Arc<ReservedUserStore>,
     file: Option<Arc<FileRealm>>,
+    native: Option<Arc<NativeRealm>>,
     cache: CredentialCache,
 }
 
@@ -107,16 +115,36 @@ fn decoy_hash() -> &'static str {
 }
 
 impl Authenticator {
-    /// The realm chain: reserved users first, then the file realm when given.
+    /// The realm chain, in Elasticsearch's order: reserved users, the file realm, the native
+    /// realm.
     pub fn new(
         reserved: Arc<ReservedUserStore>,
         file: Option<Arc<FileRealm>>,
+        native: Option<Arc<NativeRealm>>,
     ) -> Result<Self, String> {
         Ok(Authenticator {
             reserved,
             file,
+            native,
             cache: CredentialCache::new()?,
         })
+    }
+
+    /// True when the file realm defines `username` (its password is managed in files).
+    pub fn is_file_user(&self, username: &str) -> bool {
+        self.file
+            .as_ref()
+            .is_some_and(|f| f.lookup(username).is_some())
+    }
+
+    pub fn native_realm(&self) -> Option<&NativeRealm> {
+        self.native.as_deref()
+    }
+
+    /// Forgets a user's cached credentials: after its password changed, or it was disabled or
+    /// deleted.
+    pub fn invalidate(&self, username: &str) {
+        self.cache.invalidate(username);
     }
 
     pub fn reserved_users(&self) -> &ReservedUserStore {
@@ -157,8 +185,38 @@ impl Authenticator {
                 .password_hash(username)
                 .map(|hash| (authentication, hash));
         }
-        let (hash, roles) = self.file.as_ref()?.lookup(username)?;
+        if let Some((hash, roles)) = self.file.as_ref().and_then(|f| f.lookup(username)) {
+            return Some(Self::file_authentication(username, roles, hash));
+        }
+        let user = self.native.as_ref()?.get(username)?;
+        if !user.enabled {
+            // A disabled user fails exactly like a wrong password.
+            return None;
+        }
         Some((
+            Authentication {
+                user: User {
+                    username: username.to_string(),
+                    roles: user.roles,
+                    full_name: user.full_name,
+                    email: user.email,
+                    metadata: user.metadata,
+                    enabled: true,
+                },
+                authentication_realm: NATIVE_REALM,
+                lookup_realm: NATIVE_REALM,
+                authentication_type: "realm",
+            },
+            user.password_hash,
+        ))
+    }
+
+    fn file_authentication(
+        username: &str,
+        roles: Vec<String>,
+        hash: String,
+    ) -> (Authentication, String) {
+        (
             Authentication {
                 user: User {
                     username: username.to_string(),
@@ -173,7 +231,7 @@ impl Authenticator {
                 authentication_type: "realm",
             },
             hash,
-        ))
+        )
     }
 
     /// The cheap path: answers from the credential cache, or `None` when the slow path
@@ -237,7 +295,7 @@ mod tests {
         store
             .set_password("elastic", &SecretString::from("s3cret-pw"))
             .expect("set");
-        let authn = Authenticator::new(Arc::new(store), None).expect("authn");
+        let authn = Authenticator::new(Arc::new(store), None, None).expect("authn");
         (dir, authn)
     }
 

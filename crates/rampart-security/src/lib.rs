@@ -10,6 +10,7 @@
 mod authc;
 mod authz;
 pub mod file_realm;
+pub mod native_realm;
 mod password;
 mod reserved;
 mod secret;
@@ -17,6 +18,7 @@ mod secret;
 pub use authc::{AuthcError, Authentication, Authenticator, Credentials, RealmRef, User};
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
 pub use file_realm::FileRealm;
+pub use native_realm::{NativeRealm, PutUser, RealmError};
 pub use password::{CredentialCache, generate_password, hash_password, verify_password};
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
 pub use secret::SecretString;

@@ -1,0 +1,137 @@
+//! End to end: the native realm's REST API through the official Python client, and durability of
+//! acknowledged changes across a SIGKILL.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn the_official_client_manages_native_users() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("native_users.py"))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
+fn request(method: &str, node: &Node, userpass: &str, path: &str, body: &str) -> CurlResponse {
+    let ca = node.ca();
+    curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        userpass,
+        "-X",
+        method,
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        body,
+        &node.url(path),
+    ])
+}
+
+#[test]
+fn an_acknowledged_user_survives_sigkill_and_bad_requests_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let elastic = format!("elastic:{}", node.printed_password());
+    let put = request(
+        "PUT",
+        &node,
+        &elastic,
+        "/_security/user/shipper",
+        r#"{"password":"shipper-pw","roles":["superuser"]}"#,
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json(), serde_json::json!({"created": true}));
+    use std::os::unix::fs::PermissionsExt;
+    let store = dir.path().join("data/_security/native-users.json");
+    assert_eq!(
+        std::fs::metadata(&store)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(
+        !std::fs::read_to_string(&store)
+            .expect("store")
+            .contains("shipper-pw")
+    );
+
+    // SIGKILL right after the acknowledgement: the user is there after a restart.
+    drop(node);
+    let node = Node::start(dir.path(), &[], &[]);
+    let ca = node.ca();
+    assert_eq!(
+        curl_as(&ca, "shipper:shipper-pw", &node.url("/")).status,
+        200
+    );
+
+    for (body, needle) in [
+        (r#"{"password":"shipper-pw"}"#, "[roles] is required"),
+        (
+            r#"{"password":"shipper-pw","roles":["superuser"],"colour":"blue"}"#,
+            "unexpected field [colour]",
+        ),
+        (
+            r#"{"password":"shipper-pw","roles":"superuser"}"#,
+            "[roles] must be an array",
+        ),
+        ("not json", "failed to parse"),
+    ] {
+        let r = request("PUT", &node, &elastic, "/_security/user/other", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(
+            r.json()["error"]["reason"]
+                .as_str()
+                .expect("reason")
+                .contains(needle),
+            "{body}: {}",
+            r.body
+        );
+    }
+    // A user without privileges may change only its own password.
+    let put = request(
+        "PUT",
+        &node,
+        &elastic,
+        "/_security/user/plain",
+        r#"{"password":"plain-pw-1","roles":[]}"#,
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    let other = request(
+        "POST",
+        &node,
+        "plain:plain-pw-1",
+        "/_security/user/shipper/_password",
+        r#"{"password":"hijacked"}"#,
+    );
+    assert_eq!(other.status, 403, "{}", other.body);
+    let own = request(
+        "POST",
+        &node,
+        "plain:plain-pw-1",
+        "/_security/user/_password",
+        r#"{"password":"plain-pw-2"}"#,
+    );
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(
+        curl_as(
+            &ca,
+            "plain:plain-pw-2",
+            &node.url("/_security/_authenticate")
+        )
+        .status,
+        200
+    );
+}
