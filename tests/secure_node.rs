@@ -742,3 +742,52 @@ fn an_interrupted_first_start_fails_closed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("would start without TLS"), "{err}");
 }
+
+#[test]
+fn repeated_failures_are_throttled_per_address_and_recover() {
+    let dir = fresh_home();
+    let node = Node::start(
+        dir.path(),
+        &[
+            "rampart.security.authc.throttle.max_user_failures=3",
+            "rampart.security.authc.throttle.lockout=2s",
+        ],
+        &[],
+    );
+    let password = node.printed_password();
+    let ca = node.ca();
+    let v4 = format!("https://127.0.0.1:{}/", node.port);
+    for _ in 0..3 {
+        assert_eq!(curl_as(&ca, "elastic:guess", &v4).status, 401);
+    }
+    let locked = curl_as(&ca, &format!("elastic:{password}"), &v4);
+    assert_eq!(
+        locked.status, 429,
+        "even the right password waits: {}",
+        locked.body
+    );
+    let retry: u64 = locked
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(locked.json()["error"]["type"], "security_exception");
+    // The same user from another address is not locked out.
+    let ports = std::fs::read_to_string(dir.path().join("logs/http.ports")).expect("ports");
+    if ports.contains("[::1]") {
+        let v6 = format!("https://[::1]:{}/", node.port);
+        assert_eq!(
+            curl_as(&ca, &format!("elastic:{password}"), &v6).status,
+            200
+        );
+    } else {
+        eprintln!("no IPv6 loopback here: the other-address check is skipped");
+    }
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(
+        curl_as(&ca, &format!("elastic:{password}"), &v4).status,
+        200,
+        "the lockout ends"
+    );
+}

@@ -15,6 +15,8 @@ pub enum Kind {
     Time,
     ByteSize,
     Enum(&'static [&'static str]),
+    /// An integer of at least 1.
+    PositiveInt,
     List,
     TlsProtocols,
     /// A secret: refused in plain text; [`SettingDef::keystore_name`] says where it belongs.
@@ -61,6 +63,10 @@ impl Kind {
             },
             Kind::PortRange => parse_port_range(scalar()?).map(|_| ()),
             Kind::Time => parse_time_value(scalar()?).map(|_| ()),
+            Kind::PositiveInt => match scalar()?.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(()),
+                _ => Err("expected a whole number of at least 1".to_string()),
+            },
             Kind::ByteSize => parse_byte_size(scalar()?).map(|_| ()),
             Kind::Enum(allowed) => {
                 let v = scalar()?;
@@ -247,6 +253,32 @@ pub fn registry() -> &'static [SettingDef] {
             "rampart.http.security_headers.referrer_policy",
             Kind::String,
             Some("no-referrer"),
+        );
+        // Rampart extension: failed-login throttling (see the README).
+        add(
+            "rampart.security.authc.throttle.enabled",
+            Kind::Bool,
+            Some("true"),
+        );
+        add(
+            "rampart.security.authc.throttle.max_user_failures",
+            Kind::PositiveInt,
+            Some("5"),
+        );
+        add(
+            "rampart.security.authc.throttle.max_address_failures",
+            Kind::PositiveInt,
+            Some("50"),
+        );
+        add(
+            "rampart.security.authc.throttle.window",
+            Kind::Time,
+            Some("5m"),
+        );
+        add(
+            "rampart.security.authc.throttle.lockout",
+            Kind::Time,
+            Some("1m"),
         );
         ssl_layer(&mut defs, "http", "none");
         ssl_layer(&mut defs, "transport", "required");

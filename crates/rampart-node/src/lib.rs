@@ -292,7 +292,31 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     } else {
         None
     };
-    let pipeline = Arc::new(Pipeline::new(authenticator.clone(), identity));
+    let throttle = if settings.get_bool("rampart.security.authc.throttle.enabled") {
+        let number = |key: &str| -> Result<u32, StartError> {
+            settings
+                .get(key)
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| config_error(format!("[{key}] must be a whole number")))
+        };
+        let time = |key: &str| {
+            parse_time_value(&settings.get(key).unwrap_or_default()).map_err(config_error)
+        };
+        Some(rampart_security::Throttle::new(
+            rampart_security::ThrottlePolicy {
+                max_user_failures: number("rampart.security.authc.throttle.max_user_failures")?,
+                max_address_failures: number(
+                    "rampart.security.authc.throttle.max_address_failures",
+                )?,
+                window: time("rampart.security.authc.throttle.window")?,
+                lockout: time("rampart.security.authc.throttle.lockout")?,
+            },
+        ))
+    } else {
+        None
+    };
+    let pipeline = Arc::new(Pipeline::new(authenticator.clone(), throttle, identity));
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use rampart_action::{ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus};
 use rampart_rest::{ActionHandler, RequestContext};
-use rampart_security::{AuthcError, Authentication, Authenticator, Credentials, authorize};
+use rampart_security::{
+    AuthcError, Authentication, Authenticator, Credentials, Throttle, authorize,
+};
 
 use crate::users;
 use serde_json::json;
@@ -23,6 +25,8 @@ pub struct NodeIdentity {
 pub struct Pipeline {
     /// `None` when `xpack.security.enabled` is false: every request runs unauthenticated.
     authenticator: Option<Arc<Authenticator>>,
+    /// `None` when failed-login throttling is off.
+    throttle: Option<Throttle>,
     identity: NodeIdentity,
 }
 
@@ -39,9 +43,14 @@ fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
 }
 
 impl Pipeline {
-    pub fn new(authenticator: Option<Arc<Authenticator>>, identity: NodeIdentity) -> Self {
+    pub fn new(
+        authenticator: Option<Arc<Authenticator>>,
+        throttle: Option<Throttle>,
+        identity: NodeIdentity,
+    ) -> Self {
         Pipeline {
             authenticator,
+            throttle,
             identity,
         }
     }
@@ -54,6 +63,27 @@ impl Pipeline {
         let Some(authenticator) = &self.authenticator else {
             return Ok(None);
         };
+        let username = match &credentials {
+            Credentials::Basic { username, .. } => Some(username.clone()),
+            _ => None,
+        };
+        let address = context.remote_addr.ip();
+        // Refused before any password is checked: a locked-out guesser costs no bcrypt.
+        if let Some(throttle) = &self.throttle
+            && let Err(wait) = throttle.check(username.as_deref(), address)
+        {
+            let seconds = wait.as_secs().max(1);
+            return Err(EsError::new(
+                429,
+                "security_exception",
+                format!(
+                    "too many failed authentication attempts for {}: retry after {seconds} seconds",
+                    context.description
+                ),
+            )
+            .with_header("retry-after", seconds.to_string()));
+        }
+        let presented = !matches!(credentials, Credentials::None);
         let result = match authenticator.authenticate_cached(&credentials) {
             Some(result) => result,
             None => {
@@ -66,6 +96,15 @@ impl Pipeline {
                     })?
             }
         };
+        if let Some(throttle) = &self.throttle {
+            match &result {
+                Ok(authentication) => {
+                    throttle.record_success(&authentication.user.username, address)
+                }
+                Err(_) if presented => throttle.record_failure(username.as_deref(), address),
+                Err(_) => {}
+            }
+        }
         match result {
             Ok(authentication) => Ok(Some(authentication)),
             Err(error) => {

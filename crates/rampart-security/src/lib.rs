@@ -14,6 +14,7 @@ pub mod native_realm;
 mod password;
 mod reserved;
 mod secret;
+pub mod throttle;
 
 pub use authc::{AuthcError, Authentication, Authenticator, Credentials, RealmRef, User};
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
@@ -22,3 +23,4 @@ pub use native_realm::{NativeRealm, PutUser, RealmError};
 pub use password::{CredentialCache, generate_password, hash_password, verify_password};
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
 pub use secret::SecretString;
+pub use throttle::{Throttle, ThrottlePolicy};
