@@ -135,3 +135,41 @@ fn an_acknowledged_user_survives_sigkill_and_bad_requests_are_named() {
         200
     );
 }
+
+#[test]
+fn api_keys_through_the_official_client() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("api_keys.py"))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok");
+    let store =
+        std::fs::read_to_string(dir.path().join("data/_security/api-keys.json")).expect("store");
+    assert!(store.contains("\"optimize\""), "stored durably");
+    // A bad key and a malformed header both get 401 with the ApiKey challenge.
+    let ca = node.ca();
+    let bad = curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-H",
+        "Authorization: ApiKey Zm9vOmJhcg==",
+        &node.url("/"),
+    ]);
+    assert_eq!(bad.status, 401);
+    assert!(
+        bad.headers.contains("www-authenticate: ApiKey"),
+        "{}",
+        bad.headers
+    );
+    assert!(
+        bad.json()["error"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("unable to authenticate with provided credentials")
+    );
+}

@@ -44,6 +44,26 @@ pub struct PutUserRequest {
     pub enabled: Option<bool>,
 }
 
+/// `POST|PUT /_security/api_key`.
+#[derive(Debug, Clone)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+    pub expiration: Option<std::time::Duration>,
+    pub role_descriptors: Value,
+    pub metadata: Value,
+}
+
+/// Which API keys a get or invalidate request means.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeySelector {
+    pub ids: Vec<String>,
+    pub name: Option<String>,
+    /// Only the caller's own keys.
+    pub owner: bool,
+    pub username: Option<String>,
+    pub realm_name: Option<String>,
+}
+
 /// An operation a node can execute. Authorization sees [`ActionRequest::name`] and
 /// [`ActionRequest::indices`], never a URL.
 #[derive(Debug, Clone)]
@@ -71,6 +91,9 @@ pub enum ActionRequest {
         username: Option<String>,
         password: Secret,
     },
+    CreateApiKey(CreateApiKeyRequest),
+    GetApiKeys(ApiKeySelector),
+    InvalidateApiKeys(ApiKeySelector),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +160,11 @@ impl ActionRequest {
             ActionRequest::ChangePassword { .. } => {
                 "cluster:admin/xpack/security/user/change_password"
             }
+            ActionRequest::CreateApiKey(_) => "cluster:admin/xpack/security/api_key/create",
+            ActionRequest::GetApiKeys(_) => "cluster:admin/xpack/security/api_key/get",
+            ActionRequest::InvalidateApiKeys(_) => {
+                "cluster:admin/xpack/security/api_key/invalidate"
+            }
         }
     }
 
@@ -152,7 +180,10 @@ impl ActionRequest {
             | ActionRequest::GetUsers { .. }
             | ActionRequest::DeleteUser { .. }
             | ActionRequest::SetUserEnabled { .. }
-            | ActionRequest::ChangePassword { .. } => &[],
+            | ActionRequest::ChangePassword { .. }
+            | ActionRequest::CreateApiKey(_)
+            | ActionRequest::GetApiKeys(_)
+            | ActionRequest::InvalidateApiKeys(_) => &[],
         }
     }
 }

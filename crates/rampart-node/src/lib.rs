@@ -6,6 +6,7 @@
 //! crates it wires together.
 #![forbid(unsafe_code)]
 
+pub mod api_keys;
 pub mod autoconfig;
 pub mod bootstrap;
 pub mod home;
@@ -285,9 +286,13 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         let native_realm = Arc::new(
             rampart_security::NativeRealm::open(&home.data.join("_security")).map_err(failure)?,
         );
+        let api_keys = Arc::new(
+            rampart_security::ApiKeyStore::open(&home.data.join("_security")).map_err(failure)?,
+        );
         Some(Arc::new(
             Authenticator::new(Arc::new(reserved), Some(file_realm), Some(native_realm))
-                .map_err(failure)?,
+                .map_err(failure)?
+                .with_api_keys(api_keys),
         ))
     } else {
         None

@@ -8,7 +8,7 @@ use rampart_security::{
     AuthcError, Authentication, Authenticator, Credentials, Throttle, authorize,
 };
 
-use crate::users;
+use crate::{api_keys, users};
 use serde_json::json;
 
 /// The Elasticsearch REST API version Rampart answers as.
@@ -40,6 +40,7 @@ fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
         "www-authenticate",
         r#"Basic realm="security", charset="UTF-8""#,
     )
+    .with_header("www-authenticate", "ApiKey")
 }
 
 impl Pipeline {
@@ -160,9 +161,15 @@ impl Pipeline {
             }))),
             ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
             // Answered in `handle`, which holds the identity.
-            ActionRequest::Authenticate | ActionRequest::ChangePassword { .. } => Err(
-                EsError::new(500, "exception", "an identity-bound action reached execute"),
-            ),
+            ActionRequest::Authenticate
+            | ActionRequest::ChangePassword { .. }
+            | ActionRequest::CreateApiKey(_)
+            | ActionRequest::GetApiKeys(_)
+            | ActionRequest::InvalidateApiKeys(_) => Err(EsError::new(
+                500,
+                "exception",
+                "an identity-bound action reached execute",
+            )),
             ActionRequest::PutUser(request) => {
                 self.on_blocking_thread(move |a| users::put(a, request))
                     .await
@@ -188,7 +195,7 @@ impl Pipeline {
             ));
         };
         let realm = |r: &rampart_security::RealmRef| json!({"name": r.name, "type": r.realm_type});
-        Ok(ActionResponse::ok(json!({
+        let mut body = json!({
             "username": a.user.username,
             "roles": a.user.roles,
             "full_name": a.user.full_name,
@@ -198,7 +205,11 @@ impl Pipeline {
             "authentication_realm": realm(&a.authentication_realm),
             "lookup_realm": realm(&a.lookup_realm),
             "authentication_type": a.authentication_type,
-        })))
+        });
+        if let Some(key) = &a.api_key {
+            body["api_key"] = json!({"id": key.id, "name": key.name});
+        }
+        Ok(ActionResponse::ok(body))
     }
 
     /// Elasticsearch's semantics: a concrete index that does not exist makes the status red and
@@ -304,6 +315,31 @@ impl ActionHandler for Pipeline {
                         username.as_deref(),
                         &password,
                     )
+                })
+                .await;
+        }
+        if let ActionRequest::CreateApiKey(_)
+        | ActionRequest::GetApiKeys(_)
+        | ActionRequest::InvalidateApiKeys(_) = &request
+        {
+            let Identity(Some(caller)) = identity else {
+                return Err(EsError::bad_request(
+                    "security is disabled ([xpack.security.enabled: false]), so there are no API keys",
+                ));
+            };
+            return self
+                .on_blocking_thread(move |authenticator| {
+                    let store = authenticator.api_keys().ok_or_else(|| {
+                        EsError::bad_request("API keys are not enabled on this node")
+                    })?;
+                    match request {
+                        ActionRequest::CreateApiKey(r) => api_keys::create(store, &caller, r),
+                        ActionRequest::GetApiKeys(s) => api_keys::get(store, &caller, s),
+                        ActionRequest::InvalidateApiKeys(s) => {
+                            api_keys::invalidate(store, &caller, s)
+                        }
+                        _ => Err(EsError::new(500, "exception", "not an API key action")),
+                    }
                 })
                 .await;
         }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use hyper::Method;
 use rampart_action::{
-    ActionRequest, ClusterHealthRequest, EsError, HealthStatus, NodeCountCondition, PutUserRequest,
-    Secret,
+    ActionRequest, ApiKeySelector, ClusterHealthRequest, CreateApiKeyRequest, EsError,
+    HealthStatus, NodeCountCondition, PutUserRequest, Secret,
 };
 use serde_json::{Map, Value};
 
@@ -259,6 +259,113 @@ fn change_password(
     })
 }
 
+fn create_api_key(
+    _params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a create API key request")?;
+    let name = string_field(&mut map, "name")?.ok_or_else(|| parse_error("[name] is required"))?;
+    let expiration = match string_field(&mut map, "expiration")? {
+        None => None,
+        Some(v) => Some(rampart_config::parse_time_value(&v).map_err(|e| {
+            parse_error(format!("[expiration] must be a time value such as 7d: {e}"))
+        })?),
+    };
+    let object = |map: &mut Map<String, Value>, field: &str| match map.remove(field) {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(parse_error(format!("[{field}] must be an object"))),
+    };
+    let role_descriptors = object(&mut map, "role_descriptors")?;
+    let metadata = object(&mut map, "metadata")?;
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse create API key request: unexpected field [{field}]"
+        )));
+    }
+    Ok(ActionRequest::CreateApiKey(CreateApiKeyRequest {
+        name,
+        expiration,
+        role_descriptors,
+        metadata,
+    }))
+}
+
+fn flag(value: Option<&str>, name: &str) -> Result<bool, EsError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("" | "true") => Ok(true),
+        Some(other) => Err(invalid_value(name, other, "true or false")),
+    }
+}
+
+fn get_api_keys(
+    _params: &matchit::Params<'_, '_>,
+    query: &[(String, String)],
+    _body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    Ok(ActionRequest::GetApiKeys(ApiKeySelector {
+        ids: param(query, "id")
+            .map(|i| vec![i.to_string()])
+            .unwrap_or_default(),
+        name: param(query, "name").map(str::to_string),
+        owner: flag(param(query, "owner"), "owner")?,
+        username: param(query, "username").map(str::to_string),
+        realm_name: param(query, "realm_name").map(str::to_string),
+    }))
+}
+
+fn invalidate_api_keys(
+    _params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "an invalidate API key request")?;
+    let mut ids = match map.remove("ids") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(parse_error("[ids] must be an array of strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(parse_error("[ids] must be an array of strings")),
+    };
+    if let Some(id) = string_field(&mut map, "id")? {
+        ids.push(id);
+    }
+    let owner = match map.remove("owner") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(parse_error("[owner] must be true or false")),
+    };
+    let selector = ApiKeySelector {
+        ids,
+        name: string_field(&mut map, "name")?,
+        owner,
+        username: string_field(&mut map, "username")?,
+        realm_name: string_field(&mut map, "realm_name")?,
+    };
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse invalidate API key request: unexpected field [{field}]"
+        )));
+    }
+    if selector.ids.is_empty()
+        && selector.name.is_none()
+        && !selector.owner
+        && selector.username.is_none()
+        && selector.realm_name.is_none()
+    {
+        return Err(EsError::bad_request(
+            "one of [ids], [name], [owner], [username] or [realm_name] must be given",
+        ));
+    }
+    Ok(ActionRequest::InvalidateApiKeys(selector))
+}
+
 /// Query parameters of the security write APIs.
 const SECURITY_WRITE_PARAMS: &[&str] = &["refresh"];
 
@@ -375,6 +482,20 @@ impl Routes {
                 vec![
                     write(Method::PUT, change_password),
                     write(Method::POST, change_password),
+                ],
+            ),
+            (
+                "/_security/api_key",
+                vec![
+                    write(Method::POST, create_api_key),
+                    write(Method::PUT, create_api_key),
+                    Endpoint {
+                        method: Method::GET,
+                        params: &["id", "name", "owner", "username", "realm_name"],
+                        accepts_body: false,
+                        build: get_api_keys,
+                    },
+                    write(Method::DELETE, invalidate_api_keys),
                 ],
             ),
             (

@@ -445,6 +445,22 @@ pub(crate) fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
     {
         return Credentials::Malformed;
     }
+    if scheme.eq_ignore_ascii_case("apikey") {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else {
+            return Credentials::Malformed;
+        };
+        let decoded = Zeroizing::new(decoded);
+        return match std::str::from_utf8(&decoded)
+            .ok()
+            .and_then(|d| d.split_once(':'))
+        {
+            Some((id, key)) if !id.is_empty() && !key.is_empty() => Credentials::ApiKey {
+                id: id.to_string(),
+                key: SecretString::from(key),
+            },
+            _ => Credentials::Malformed,
+        };
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Credentials::Unsupported {
             scheme: scheme.to_string(),

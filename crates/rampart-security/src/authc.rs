@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Value, json};
 
 use crate::{
-    CredentialCache, FileRealm, NativeRealm, RESERVED_USERS, ReservedUserStore, SecretString,
-    verify_password,
+    ApiKeyStore, CredentialCache, FileRealm, NativeRealm, RESERVED_USERS, ReservedUserStore,
+    SecretString, verify_password,
 };
 
 /// What the caller presented, already separated from the transport it came over.
@@ -19,7 +19,12 @@ pub enum Credentials {
         username: String,
         password: SecretString,
     },
-    /// A scheme this node does not support yet (`Bearer`, `ApiKey`, ...).
+    /// `Authorization: ApiKey base64(id:key)`.
+    ApiKey {
+        id: String,
+        key: SecretString,
+    },
+    /// A scheme this node does not support yet (`Bearer`, ...).
     Unsupported {
         scheme: String,
     },
@@ -60,21 +65,41 @@ pub const FILE_REALM: RealmRef = RealmRef {
     realm_type: "file",
 };
 
+/// The API key a request authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRef {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authentication {
     pub user: User,
     pub authentication_realm: RealmRef,
     pub lookup_realm: RealmRef,
     pub authentication_type: &'static str,
+    pub api_key: Option<ApiKeyRef>,
 }
+
+/// Elasticsearch's name and type for authentication by API key.
+pub const API_KEY_REALM: RealmRef = RealmRef {
+    name: "_es_api_key",
+    realm_type: "_es_api_key",
+};
 
 /// Why authentication failed. The messages name only what the caller sent, never whether a
 /// user exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthcError {
     MissingCredentials,
-    Failed { username: String },
-    UnsupportedScheme { scheme: String },
+    Failed {
+        username: String,
+    },
+    /// An API key that does not verify, is expired or invalidated, or whose owner is gone.
+    ApiKeyFailed,
+    UnsupportedScheme {
+        scheme: String,
+    },
     Malformed,
 }
 
@@ -94,6 +119,10 @@ impl AuthcError {
             AuthcError::Malformed => {
                 format!("the Authorization header of {what} cannot be decoded")
             }
+            AuthcError::ApiKeyFailed => format!(
+                "unable to authenticate with provided credentials and anonymous access is not \
+                 allowed for {what}"
+            ),
         }
     }
 }
@@ -103,6 +132,7 @@ pub struct Authenticator {
     reserved: Arc<ReservedUserStore>,
     file: Option<Arc<FileRealm>>,
     native: Option<Arc<NativeRealm>>,
+    api_keys: Option<Arc<ApiKeyStore>>,
     cache: CredentialCache,
 }
 
@@ -126,7 +156,53 @@ impl Authenticator {
             reserved,
             file,
             native,
+            api_keys: None,
             cache: CredentialCache::new()?,
+        })
+    }
+
+    /// Accepts `Authorization: ApiKey` against this store.
+    pub fn with_api_keys(mut self, store: Arc<ApiKeyStore>) -> Self {
+        self.api_keys = Some(store);
+        self
+    }
+
+    pub fn api_keys(&self) -> Option<&ApiKeyStore> {
+        self.api_keys.as_deref()
+    }
+
+    /// An API key's identity: its owner as the owner is now. A key with role descriptors gets
+    /// no roles until the role model can intersect them with the owner's (fail closed).
+    fn authenticate_api_key(
+        &self,
+        id: &str,
+        key: &SecretString,
+    ) -> Result<Authentication, AuthcError> {
+        let stored = self
+            .api_keys
+            .as_ref()
+            .and_then(|store| store.verify(id, key))
+            .ok_or(AuthcError::ApiKeyFailed)?;
+        let (owner, _) = self
+            .lookup(&stored.username)
+            .ok_or(AuthcError::ApiKeyFailed)?;
+        let limited = stored
+            .role_descriptors
+            .as_object()
+            .is_none_or(|d| !d.is_empty());
+        let mut user = owner.user;
+        if limited {
+            user.roles = Vec::new();
+        }
+        Ok(Authentication {
+            user,
+            authentication_realm: API_KEY_REALM,
+            lookup_realm: API_KEY_REALM,
+            authentication_type: "api_key",
+            api_key: Some(ApiKeyRef {
+                id: id.to_string(),
+                name: stored.name,
+            }),
         })
     }
 
@@ -173,6 +249,7 @@ impl Authenticator {
             authentication_realm: RESERVED_REALM,
             lookup_realm: RESERVED_REALM,
             authentication_type: "realm",
+            api_key: None,
         })
     }
 
@@ -206,6 +283,7 @@ impl Authenticator {
                 authentication_realm: NATIVE_REALM,
                 lookup_realm: NATIVE_REALM,
                 authentication_type: "realm",
+                api_key: None,
             },
             user.password_hash,
         ))
@@ -229,6 +307,7 @@ impl Authenticator {
                 authentication_realm: FILE_REALM,
                 lookup_realm: FILE_REALM,
                 authentication_type: "realm",
+                api_key: None,
             },
             hash,
         )
@@ -259,6 +338,7 @@ impl Authenticator {
         match credentials {
             Credentials::None => Err(AuthcError::MissingCredentials),
             Credentials::Malformed => Err(AuthcError::Malformed),
+            Credentials::ApiKey { id, key } => self.authenticate_api_key(id, key),
             Credentials::Unsupported { scheme } => Err(AuthcError::UnsupportedScheme {
                 scheme: scheme.clone(),
             }),

@@ -58,6 +58,7 @@ mod tests {
             authentication_realm: RESERVED_REALM,
             lookup_realm: RESERVED_REALM,
             authentication_type: "realm",
+            api_key: None,
         }
     }
 

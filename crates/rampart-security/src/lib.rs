@@ -7,6 +7,7 @@
 //! transport are judged by the same code.
 #![forbid(unsafe_code)]
 
+pub mod api_keys;
 mod authc;
 mod authz;
 pub mod file_realm;
@@ -16,7 +17,10 @@ mod reserved;
 mod secret;
 pub mod throttle;
 
-pub use authc::{AuthcError, Authentication, Authenticator, Credentials, RealmRef, User};
+pub use api_keys::{ApiKeyFilter, ApiKeyStore, CreatedApiKey};
+pub use authc::{
+    ApiKeyRef, AuthcError, Authentication, Authenticator, Credentials, RealmRef, User,
+};
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
 pub use file_realm::FileRealm;
 pub use native_realm::{NativeRealm, PutUser, RealmError};

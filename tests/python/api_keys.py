@@ -1,0 +1,63 @@
+"""API keys through the official client: usage: api_keys.py URL CA ELASTIC_PASSWORD; prints ok."""
+import sys
+import time
+
+from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch
+
+url, ca, elastic_pw = sys.argv[1:4]
+admin = Elasticsearch(url, ca_certs=ca, basic_auth=("elastic", elastic_pw))
+
+created = admin.security.create_api_key(name="optimize", expiration="1d", metadata={"app": "bi"})
+assert {"id", "name", "api_key", "encoded", "expiration"} <= set(created), created
+keyed = Elasticsearch(url, ca_certs=ca, api_key=created["encoded"])
+assert keyed.info()["tagline"] == "You Know, for Search"
+who = keyed.security.authenticate()
+assert who["authentication_type"] == "api_key", who
+assert who["api_key"] == {"id": created["id"], "name": "optimize"}, who
+assert who["username"] == "elastic", who
+
+# Role descriptors cannot be evaluated before the role model exists: such a key may do nothing
+# but ask who it is.
+limited = admin.security.create_api_key(name="limited", role_descriptors={
+    "reader": {"cluster": ["monitor"], "indices": [{"names": ["optimize-*"], "privileges": ["read"]}]}})
+limited_client = Elasticsearch(url, ca_certs=ca, api_key=limited["encoded"])
+assert limited_client.security.authenticate()["roles"] == []
+try:
+    limited_client.info()
+    raise SystemExit("a key with role descriptors was allowed more than it can be judged")
+except AuthorizationException:
+    pass
+
+listed = admin.security.get_api_key(name="optimize")["api_keys"]
+assert len(listed) == 1 and listed[0]["invalidated"] is False and listed[0]["metadata"] == {"app": "bi"}
+result = admin.security.invalidate_api_key(ids=[created["id"]])
+assert result["invalidated_api_keys"] == [created["id"]], result
+try:
+    keyed.info()
+    raise SystemExit("an invalidated key still works")
+except AuthenticationException:
+    pass
+
+short = admin.security.create_api_key(name="short", expiration="1ms")
+time.sleep(0.05)
+try:
+    Elasticsearch(url, ca_certs=ca, api_key=short["encoded"]).info()
+    raise SystemExit("an expired key still works")
+except AuthenticationException:
+    pass
+
+# A key acts for its owner as the owner is now: deleting the owner ends the key.
+admin.security.put_user(username="keyowner", password="keyowner-pw", roles=["superuser"])
+owner = Elasticsearch(url, ca_certs=ca, basic_auth=("keyowner", "keyowner-pw"))
+owned = owner.security.create_api_key(name="owned")
+owned_client = Elasticsearch(url, ca_certs=ca, api_key=owned["encoded"])
+assert owned_client.info()
+mine = owner.security.get_api_key(owner=True)["api_keys"]
+assert [k["name"] for k in mine] == ["owned"], mine
+admin.security.delete_user(username="keyowner")
+try:
+    owned_client.info()
+    raise SystemExit("a deleted owner's key still works")
+except AuthenticationException:
+    pass
+print("ok")
