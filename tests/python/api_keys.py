@@ -27,6 +27,13 @@ try:
     raise SystemExit("a key with role descriptors was allowed more than it can be judged")
 except AuthorizationException:
     pass
+# Nor may it take over its owner by changing the owner's password.
+try:
+    limited_client.security.change_password(password="taken-over")
+    raise SystemExit("an API key changed its owner's password")
+except AuthorizationException:
+    pass
+assert admin.info()["tagline"] == "You Know, for Search", "the owner's password is unchanged"
 
 listed = admin.security.get_api_key(name="optimize")["api_keys"]
 assert len(listed) == 1 and listed[0]["invalidated"] is False and listed[0]["metadata"] == {"app": "bi"}

@@ -75,9 +75,16 @@ pub fn get(
         .find(&filter(selector, caller))
         .into_iter()
         .map(|(id, k)| {
+            let realm_type = match k.realm.as_str() {
+                "default_file" => "file",
+                "default_native" => "native",
+                other => other,
+            };
             let mut key = json!({
-                "id": id, "name": k.name, "creation": k.creation, "invalidated": k.invalidated,
-                "username": k.username, "realm": k.realm, "metadata": k.metadata,
+                "id": id, "name": k.name, "type": "rest", "creation": k.creation,
+                "invalidated": k.invalidated, "username": k.username, "realm": k.realm,
+                "realm_type": realm_type, "metadata": k.metadata,
+                "role_descriptors": k.role_descriptors,
             });
             if let Some(expiration) = k.expiration {
                 key["expiration"] = json!(expiration);

@@ -69,9 +69,12 @@ impl Pipeline {
             _ => None,
         };
         let address = context.remote_addr.ip();
-        // Refused before any password is checked: a locked-out guesser costs no bcrypt.
+        // Refused before any password is hashed: a locked-out guesser costs no bcrypt. Credentials
+        // that verified recently (a cache hit, no hashing) still pass, so a shared address (a
+        // proxy, Kibana) full of failures does not lock out the users who know their password.
         if let Some(throttle) = &self.throttle
             && let Err(wait) = throttle.check(username.as_deref(), address)
+            && !matches!(authenticator.authenticate_cached(&credentials), Some(Ok(_)))
         {
             let seconds = wait.as_secs().max(1);
             return Err(EsError::new(
@@ -287,10 +290,14 @@ impl ActionHandler for Pipeline {
         identity: Identity,
         _context: &RequestContext,
     ) -> Result<ActionResponse, EsError> {
-        // Everyone may change their own password, as in Elasticsearch.
+        // Users may change their own password, as in Elasticsearch: only when they logged in
+        // with it (never through an API key, which must not take over its owner) and their
+        // realm's passwords are managed by the API.
         let own_password = match (&request, &identity) {
             (ActionRequest::ChangePassword { username, .. }, Identity(Some(a))) => {
-                username.as_deref().is_none_or(|u| u == a.user.username)
+                a.api_key.is_none()
+                    && matches!(a.authentication_realm.realm_type, "native" | "reserved")
+                    && username.as_deref().is_none_or(|u| u == a.user.username)
             }
             _ => false,
         };

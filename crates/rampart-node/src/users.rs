@@ -167,7 +167,10 @@ pub fn change_password(
         .change_password(name, &password)
         .map_err(realm_error)?
     {
-        return Err(not_found(name));
+        // Elasticsearch answers 400 here, not 404.
+        return Err(EsError::bad_request(format!(
+            "user [{name}] does not exist"
+        )));
     }
     authenticator.invalidate(name);
     Ok(ActionResponse::ok(json!({})))

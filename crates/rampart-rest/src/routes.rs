@@ -305,7 +305,7 @@ fn get_api_keys(
     query: &[(String, String)],
     _body: &[u8],
 ) -> Result<ActionRequest, EsError> {
-    Ok(ActionRequest::GetApiKeys(ApiKeySelector {
+    let selector = ApiKeySelector {
         ids: param(query, "id")
             .map(|i| vec![i.to_string()])
             .unwrap_or_default(),
@@ -313,7 +313,19 @@ fn get_api_keys(
         owner: flag(param(query, "owner"), "owner")?,
         username: param(query, "username").map(str::to_string),
         realm_name: param(query, "realm_name").map(str::to_string),
-    }))
+    };
+    owner_alone(&selector)?;
+    Ok(ActionRequest::GetApiKeys(selector))
+}
+
+/// `owner` means the caller: naming another user or realm alongside it is a contradiction.
+fn owner_alone(selector: &ApiKeySelector) -> Result<(), EsError> {
+    if selector.owner && (selector.username.is_some() || selector.realm_name.is_some()) {
+        return Err(EsError::bad_request(
+            "[owner] cannot be combined with [username] or [realm_name]",
+        ));
+    }
+    Ok(())
 }
 
 fn invalidate_api_keys(
@@ -353,6 +365,7 @@ fn invalidate_api_keys(
             "failed to parse invalidate API key request: unexpected field [{field}]"
         )));
     }
+    owner_alone(&selector)?;
     if selector.ids.is_empty()
         && selector.name.is_none()
         && !selector.owner

@@ -186,6 +186,10 @@ impl Authenticator {
         let (owner, _) = self
             .lookup(&stored.username)
             .ok_or(AuthcError::ApiKeyFailed)?;
+        // The owner is a user of a realm, not a name: a namesake elsewhere does not inherit keys.
+        if owner.authentication_realm.name != stored.realm {
+            return Err(AuthcError::ApiKeyFailed);
+        }
         let limited = stored
             .role_descriptors
             .as_object()
@@ -321,13 +325,12 @@ impl Authenticator {
     ) -> Option<Result<Authentication, AuthcError>> {
         match credentials {
             Credentials::Basic { username, password } => {
-                if self.cache.matches(username, password) {
-                    // Roles are read afresh, so a users_roles change applies at once.
-                    self.lookup(username)
-                        .map(|(authentication, _)| Ok(authentication))
-                } else {
-                    None
-                }
+                // The user as stored now: its current hash decides whether the cache may answer,
+                // and its roles are read afresh.
+                let (authentication, hash) = self.lookup(username)?;
+                self.cache
+                    .matches(username, password, &hash)
+                    .then_some(Ok(authentication))
             }
             _ => Some(self.authenticate(credentials)),
         }
@@ -349,7 +352,7 @@ impl Authenticator {
                 match self.lookup(username) {
                     Some((authentication, hash)) => {
                         if verify_password(password, &hash) {
-                            self.cache.remember(username, password);
+                            self.cache.remember(username, password, &hash);
                             Ok(authentication)
                         } else {
                             Err(failed())

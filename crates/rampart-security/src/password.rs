@@ -81,10 +81,15 @@ impl CredentialCache {
         })
     }
 
-    fn digest(&self, username: &str, password: &SecretString) -> [u8; 32] {
+    /// Binds the stored hash into the digest: once a password changes, credentials remembered
+    /// against the old hash can never match again, even if a slow verification of the old
+    /// password finishes after the change.
+    fn digest(&self, username: &str, password: &SecretString, stored_hash: &str) -> [u8; 32] {
         let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
-        ctx.update(&(username.len() as u64).to_be_bytes());
-        ctx.update(username.as_bytes());
+        for part in [username.as_bytes(), stored_hash.as_bytes()] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
         ctx.update(password.expose().as_bytes());
         let tag = ctx.sign();
         let mut out = [0u8; 32];
@@ -92,9 +97,10 @@ impl CredentialCache {
         out
     }
 
-    /// True when these exact credentials verified recently.
-    pub fn matches(&self, username: &str, password: &SecretString) -> bool {
-        let digest = self.digest(username, password);
+    /// True when these exact credentials verified recently against `stored_hash`, the user's
+    /// current hash.
+    pub fn matches(&self, username: &str, password: &SecretString, stored_hash: &str) -> bool {
+        let digest = self.digest(username, password, stored_hash);
         let entries = match self.entries.read() {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
@@ -104,8 +110,8 @@ impl CredentialCache {
         })
     }
 
-    pub fn remember(&self, username: &str, password: &SecretString) {
-        let digest = self.digest(username, password);
+    pub fn remember(&self, username: &str, password: &SecretString, stored_hash: &str) {
+        let digest = self.digest(username, password, stored_hash);
         let mut entries = match self.entries.write() {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
@@ -175,18 +181,22 @@ mod tests {
     fn cache_matches_only_the_remembered_credentials_and_expires() {
         let cache = CredentialCache::new().expect("cache");
         let pw = SecretString::from("secret");
-        assert!(!cache.matches("elastic", &pw));
-        cache.remember("elastic", &pw);
-        assert!(cache.matches("elastic", &pw));
-        assert!(!cache.matches("elastic", &SecretString::from("secreT")));
-        assert!(!cache.matches("other", &pw));
+        assert!(!cache.matches("elastic", &pw, "h1"));
+        cache.remember("elastic", &pw, "h1");
+        assert!(cache.matches("elastic", &pw, "h1"));
+        assert!(!cache.matches("elastic", &SecretString::from("secreT"), "h1"));
+        assert!(!cache.matches("other", &pw, "h1"));
+        assert!(
+            !cache.matches("elastic", &pw, "h2"),
+            "a changed hash never matches"
+        );
         cache.invalidate("elastic");
-        assert!(!cache.matches("elastic", &pw));
+        assert!(!cache.matches("elastic", &pw, "h1"));
 
         let short = CredentialCache::with_limits(Duration::from_millis(0), 10).expect("cache");
-        short.remember("elastic", &pw);
+        short.remember("elastic", &pw, "h1");
         assert!(
-            !short.matches("elastic", &pw),
+            !short.matches("elastic", &pw, "h1"),
             "expired entries do not match"
         );
     }

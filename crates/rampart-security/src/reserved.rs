@@ -14,6 +14,8 @@ use crate::{SecretString, hash_password};
 pub const RESERVED_USERS: &[(&str, &str)] = &[
     ("elastic", "superuser"),
     ("kibana_system", "kibana_system"),
+    // Deprecated in Elasticsearch, still reserved so nobody else can take the name.
+    ("kibana", "kibana_system"),
     ("logstash_system", "logstash_system"),
     ("beats_system", "beats_system"),
     ("apm_system", "apm_system"),

@@ -32,10 +32,35 @@ impl Default for ThrottlePolicy {
     }
 }
 
+/// An address as throttling sees it: IPv6 by its /64, since one host usually holds a whole /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    V4([u8; 4]),
+    V6Prefix([u8; 8]),
+}
+
+impl From<IpAddr> for Source {
+    fn from(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V4(v4) => Source::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source::V4(v4.octets()),
+                None => {
+                    let mut prefix = [0u8; 8];
+                    prefix.copy_from_slice(&v6.octets()[..8]);
+                    Source::V6Prefix(prefix)
+                }
+            },
+        }
+    }
+}
+
+/// Fixed-size keys: a username is remembered as its SHA-256, so a flood of huge usernames cannot
+/// grow memory beyond the entry limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Address(IpAddr),
-    UserAtAddress(String, IpAddr),
+    Address(Source),
+    UserAtAddress([u8; 32], Source),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,10 +87,17 @@ impl Throttle {
         }
     }
 
+    fn user_key(username: &str, address: IpAddr) -> Key {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, username.as_bytes());
+        let mut user = [0u8; 32];
+        user.copy_from_slice(digest.as_ref());
+        Key::UserAtAddress(user, address.into())
+    }
+
     fn keys(username: Option<&str>, address: IpAddr) -> Vec<Key> {
-        let mut keys = vec![Key::Address(address)];
+        let mut keys = vec![Key::Address(address.into())];
         if let Some(user) = username {
-            keys.push(Key::UserAtAddress(user.to_string(), address));
+            keys.push(Self::user_key(user, address));
         }
         keys
     }
@@ -98,11 +130,20 @@ impl Throttle {
         if entries.len() >= MAX_ENTRIES {
             let (window, lockout) = (self.policy.window, self.policy.lockout);
             entries.retain(|_, e| {
-                now.duration_since(e.first_failure) < window
-                    || e.locked_until.is_some_and(|u| u > now + lockout / 2)
+                now.duration_since(e.first_failure) < window + lockout
+                    || e.locked_until.is_some_and(|u| u > now)
             });
             if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+                // Still full: drop the oldest tenth, never the whole table (which would lift
+                // every lockout at once).
+                let mut ages: Vec<(Instant, Key)> = entries
+                    .iter()
+                    .map(|(k, e)| (e.first_failure, k.clone()))
+                    .collect();
+                ages.sort_unstable_by_key(|(t, _)| *t);
+                for (_, key) in ages.into_iter().take(MAX_ENTRIES / 10) {
+                    entries.remove(&key);
+                }
             }
         }
         for key in Self::keys(username, address) {
@@ -137,7 +178,7 @@ impl Throttle {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
         };
-        entries.remove(&Key::UserAtAddress(username.to_string(), address));
+        entries.remove(&Self::user_key(username, address));
     }
 }
 
@@ -185,6 +226,20 @@ mod tests {
         }
         assert!(t.check(Some("fresh"), here).is_err());
         assert!(t.check(None, "192.0.2.9".parse().expect("ip")).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_prefix() {
+        let t = Throttle::new(policy());
+        for i in 0..10u16 {
+            let ip: IpAddr = format!("2001:db8::{i:x}").parse().expect("ip");
+            t.record_failure(Some(&format!("user{i}")), ip);
+        }
+        assert!(
+            t.check(None, "2001:db8::ffff".parse().expect("ip"))
+                .is_err()
+        );
+        assert!(t.check(None, "2001:db8:1::1".parse().expect("ip")).is_ok());
     }
 
     #[test]
