@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +78,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct Throttle {
     policy: ThrottlePolicy,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// False while no failure is recorded: then every request skips the lock and the hashing.
+    any_failures: AtomicBool,
 }
 
 impl Throttle {
@@ -84,6 +87,7 @@ impl Throttle {
         Throttle {
             policy,
             entries: Mutex::new(HashMap::new()),
+            any_failures: AtomicBool::new(false),
         }
     }
 
@@ -104,6 +108,9 @@ impl Throttle {
 
     /// `Err(retry_after)` while refused.
     pub fn check(&self, username: Option<&str>, address: IpAddr) -> Result<(), Duration> {
+        if !self.any_failures.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let now = Instant::now();
         let entries = match self.entries.lock() {
             Ok(e) => e,
@@ -127,6 +134,7 @@ impl Throttle {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
         };
+        self.any_failures.store(true, Ordering::Release);
         if entries.len() >= MAX_ENTRIES {
             let (window, lockout) = (self.policy.window, self.policy.lockout);
             entries.retain(|_, e| {
@@ -174,11 +182,17 @@ impl Throttle {
 
     /// A success clears that user's record at that address (not the address's own).
     pub fn record_success(&self, username: &str, address: IpAddr) {
+        if !self.any_failures.load(Ordering::Acquire) {
+            return;
+        }
         let mut entries = match self.entries.lock() {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
         };
         entries.remove(&Self::user_key(username, address));
+        if entries.is_empty() {
+            self.any_failures.store(false, Ordering::Release);
+        }
     }
 }
 
