@@ -183,6 +183,22 @@ fn file_users_authenticate_and_changes_apply_without_restart() {
         &format!("elastic:{}", node.printed_password()),
         &node.url("/_security/_authenticate"),
     );
+    let cleared = curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        &format!("elastic:{}", node.printed_password()),
+        "-X",
+        "POST",
+        &node.url("/_security/realm/default_file,default_native/_clear_cache?usernames=admin_file"),
+    ]);
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(cleared.json()["_nodes"]["successful"], 1);
+    assert_eq!(
+        curl_as(&ca, "admin_file:admin-file-pw", &node.url("/")).status,
+        200,
+        "still authenticates"
+    );
     assert_eq!(elastic.json()["authentication_realm"]["type"], "reserved");
     assert_eq!(elastic.json()["metadata"]["_reserved"], true);
 

@@ -94,6 +94,11 @@ pub enum ActionRequest {
     CreateApiKey(CreateApiKeyRequest),
     GetApiKeys(ApiKeySelector),
     InvalidateApiKeys(ApiKeySelector),
+    /// `POST /_security/realm/{realms}/_clear_cache[?usernames=...]`.
+    ClearRealmCache {
+        realms: Vec<String>,
+        usernames: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,6 +170,9 @@ impl ActionRequest {
             ActionRequest::InvalidateApiKeys(_) => {
                 "cluster:admin/xpack/security/api_key/invalidate"
             }
+            ActionRequest::ClearRealmCache { .. } => {
+                "cluster:admin/xpack/security/realm/cache/clear"
+            }
         }
     }
 
@@ -183,7 +191,8 @@ impl ActionRequest {
             | ActionRequest::ChangePassword { .. }
             | ActionRequest::CreateApiKey(_)
             | ActionRequest::GetApiKeys(_)
-            | ActionRequest::InvalidateApiKeys(_) => &[],
+            | ActionRequest::InvalidateApiKeys(_)
+            | ActionRequest::ClearRealmCache { .. } => &[],
         }
     }
 }

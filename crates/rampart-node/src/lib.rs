@@ -274,6 +274,7 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
 
     let state = NodeState::load_or_create(&home.data).map_err(failure)?;
     let identity = NodeIdentity {
+        node_id: state.node_id.clone(),
         node_name: settings
             .get("node.name")
             .unwrap_or_else(autoconfig::hostname),

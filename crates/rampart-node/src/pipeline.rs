@@ -16,6 +16,7 @@ pub const ES_COMPATIBLE_VERSION: &str = "8.17.0";
 
 #[derive(Debug, Clone)]
 pub struct NodeIdentity {
+    pub node_id: String,
     pub node_name: String,
     pub cluster_name: String,
     pub cluster_uuid: String,
@@ -178,6 +179,14 @@ impl Pipeline {
                     .await
             }
             ActionRequest::GetUsers { usernames } => users::get(self.authenticator()?, &usernames),
+            ActionRequest::ClearRealmCache { realms, usernames } => {
+                self.authenticator()?.clear_cache(&realms, &usernames);
+                Ok(ActionResponse::ok(json!({
+                    "_nodes": {"total": 1, "successful": 1, "failed": 0},
+                    "cluster_name": self.identity.cluster_name,
+                    "nodes": {self.identity.node_id.clone(): {"name": self.identity.node_name}},
+                })))
+            }
             ActionRequest::DeleteUser { username } => {
                 self.on_blocking_thread(move |a| users::delete(a, &username))
                     .await

@@ -498,6 +498,27 @@ impl Routes {
                 ],
             ),
             (
+                "/_security/realm/{realms}/_clear_cache",
+                vec![Endpoint {
+                    method: Method::POST,
+                    params: &["usernames"],
+                    accepts_body: false,
+                    build: |p, q, _| {
+                        let list = |s: &str| {
+                            s.split(',')
+                                .map(str::trim)
+                                .filter(|x| !x.is_empty())
+                                .map(str::to_string)
+                                .collect::<Vec<_>>()
+                        };
+                        Ok(ActionRequest::ClearRealmCache {
+                            realms: list(p.get("realms").unwrap_or_default()),
+                            usernames: param(q, "usernames").map(list).unwrap_or_default(),
+                        })
+                    },
+                }],
+            ),
+            (
                 "/_security/api_key",
                 vec![
                     write(Method::POST, create_api_key),

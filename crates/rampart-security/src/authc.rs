@@ -221,6 +221,25 @@ impl Authenticator {
         self.native.as_deref()
     }
 
+    /// Clears cached credentials for `realms` (names or `*`; the cache is shared, so any realm of
+    /// this node clears it), only for `usernames` when given. True when a named realm matched.
+    pub fn clear_cache(&self, realms: &[String], usernames: &[String]) -> bool {
+        const REALMS: [&str; 3] = [RESERVED_REALM.name, FILE_REALM.name, NATIVE_REALM.name];
+        let matched = realms
+            .iter()
+            .any(|r| r == "*" || r == "_all" || REALMS.contains(&r.as_str()));
+        if matched {
+            if usernames.is_empty() {
+                self.cache.clear();
+            } else {
+                for user in usernames {
+                    self.cache.invalidate(user);
+                }
+            }
+        }
+        matched
+    }
+
     /// Forgets a user's cached credentials: after its password changed, or it was disabled or
     /// deleted.
     pub fn invalidate(&self, username: &str) {
@@ -398,6 +417,21 @@ mod tests {
         assert_eq!(auth.user.roles, vec!["superuser"]);
         assert_eq!(auth.user.metadata, json!({"_reserved": true}));
         assert!(matches!(authn.authenticate_cached(&creds), Some(Ok(_))));
+    }
+
+    #[test]
+    fn clearing_the_cache_of_a_realm_forces_the_slow_path() {
+        let (_dir, authn) = authenticator();
+        let creds = basic("elastic", "s3cret-pw");
+        authn.authenticate(&creds).expect("ok");
+        assert!(authn.authenticate_cached(&creds).is_some(), "cached");
+        assert!(!authn.clear_cache(&["no_such_realm".to_string()], &[]));
+        assert!(
+            authn.authenticate_cached(&creds).is_some(),
+            "an unknown realm clears nothing"
+        );
+        assert!(authn.clear_cache(&["reserved".to_string()], &["elastic".to_string()]));
+        assert!(authn.authenticate_cached(&creds).is_none(), "cleared");
     }
 
     #[test]
