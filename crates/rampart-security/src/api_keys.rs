@@ -6,16 +6,15 @@
 //! at use time: a deleted or disabled owner invalidates it in effect.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use rampart_config::fsutil::{SECRET_FILE_MODE, create_dir_durable, write_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use crate::json_store::JsonStore;
 use crate::{RealmError, SecretString};
 
 const FILE_NAME: &str = "api-keys.json";
@@ -148,34 +147,21 @@ fn verify_key(key: &str, stored: &str) -> bool {
 }
 
 pub struct ApiKeyStore {
-    path: PathBuf,
-    keys: RwLock<BTreeMap<String, StoredApiKey>>,
+    store: JsonStore<BTreeMap<String, StoredApiKey>>,
 }
 
 impl std::fmt::Debug for ApiKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiKeyStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+            .field("store", &self.store)
+            .finish()
     }
 }
 
 impl ApiKeyStore {
     pub fn open(security_dir: &Path) -> Result<ApiKeyStore, String> {
-        let path = security_dir.join(FILE_NAME);
-        let keys = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is damaged ({e}): restore it from a backup",
-                    path.display()
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
         Ok(ApiKeyStore {
-            path,
-            keys: RwLock::new(keys),
+            store: JsonStore::open(security_dir.join(FILE_NAME))?,
         })
     }
 
@@ -183,24 +169,7 @@ impl ApiKeyStore {
         &self,
         change: impl FnOnce(&mut BTreeMap<String, StoredApiKey>) -> T,
     ) -> Result<T, RealmError> {
-        let mut keys = match self.keys.write() {
-            Ok(k) => k,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next = keys.clone();
-        let result = change(&mut next);
-        let json =
-            serde_json::to_vec_pretty(&next).map_err(|e| RealmError::Storage(e.to_string()))?;
-        if let Some(dir) = self.path.parent() {
-            create_dir_durable(dir).map_err(|e| {
-                RealmError::Storage(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        write_atomic(&self.path, &json, SECRET_FILE_MODE).map_err(|e| {
-            RealmError::Storage(format!("cannot write {}: {e}", self.path.display()))
-        })?;
-        *keys = next;
-        Ok(result)
+        self.store.update(|keys| Ok(change(keys)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -252,10 +221,7 @@ impl ApiKeyStore {
 
     /// The key if `secret` is its secret and it is neither invalidated nor expired.
     pub fn verify(&self, id: &str, secret: &SecretString) -> Option<StoredApiKey> {
-        let keys = match self.keys.read() {
-            Ok(k) => k,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let keys = self.store.read();
         let key = keys.get(id)?;
         let valid = verify_key(secret.expose(), &key.hash)
             && !key.invalidated
@@ -264,10 +230,7 @@ impl ApiKeyStore {
     }
 
     pub fn find(&self, filter: &ApiKeyFilter) -> Vec<(String, StoredApiKey)> {
-        let keys = match self.keys.read() {
-            Ok(k) => k,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let keys = self.store.read();
         keys.iter()
             .filter(|(id, k)| filter.matches(id, k))
             .map(|(id, k)| (id.clone(), k.clone()))

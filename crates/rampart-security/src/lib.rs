@@ -11,6 +11,7 @@ pub mod api_keys;
 mod authc;
 mod authz;
 pub mod file_realm;
+mod json_store;
 pub mod native_realm;
 mod password;
 mod reserved;

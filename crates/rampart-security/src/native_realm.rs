@@ -2,14 +2,13 @@
 //! node under `data/_security/native-users.json` (replicated with the cluster state later).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::path::Path;
 
-use rampart_config::fsutil::{SECRET_FILE_MODE, create_dir_durable, write_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::file_realm::{check_password, validate_role_name, validate_username};
+use crate::json_store::JsonStore;
 use crate::{SecretString, hash_password};
 
 const FILE_NAME: &str = "native-users.json";
@@ -61,15 +60,14 @@ pub struct PutUser {
 }
 
 pub struct NativeRealm {
-    path: PathBuf,
-    users: RwLock<BTreeMap<String, NativeUser>>,
+    store: JsonStore<BTreeMap<String, NativeUser>>,
 }
 
 impl std::fmt::Debug for NativeRealm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeRealm")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+            .field("store", &self.store)
+            .finish()
     }
 }
 
@@ -80,54 +78,16 @@ fn is_bcrypt(hash: &str) -> bool {
 
 impl NativeRealm {
     pub fn open(security_dir: &Path) -> Result<NativeRealm, String> {
-        let path = security_dir.join(FILE_NAME);
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is damaged ({e}): restore it from a backup",
-                    path.display()
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
         Ok(NativeRealm {
-            path,
-            users: RwLock::new(users),
+            store: JsonStore::open(security_dir.join(FILE_NAME))?,
         })
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, NativeUser>> {
-        match self.users.read() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// Applies `change` to a copy, writes it durably, and only then makes it visible: nothing
-    /// acknowledged is lost, and a failed write changes nothing.
     fn update<T>(
         &self,
         change: impl FnOnce(&mut BTreeMap<String, NativeUser>) -> Result<T, String>,
     ) -> Result<T, RealmError> {
-        let mut users = match self.users.write() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next = users.clone();
-        let result = change(&mut next).map_err(RealmError::Invalid)?;
-        let json =
-            serde_json::to_vec_pretty(&next).map_err(|e| RealmError::Storage(e.to_string()))?;
-        if let Some(dir) = self.path.parent() {
-            create_dir_durable(dir).map_err(|e| {
-                RealmError::Storage(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        write_atomic(&self.path, &json, SECRET_FILE_MODE).map_err(|e| {
-            RealmError::Storage(format!("cannot write {}: {e}", self.path.display()))
-        })?;
-        *users = next;
-        Ok(result)
+        self.store.update(change)
     }
 
     /// Creates or updates a user; true when created.
@@ -230,11 +190,12 @@ impl NativeRealm {
     }
 
     pub fn get(&self, name: &str) -> Option<NativeUser> {
-        self.read().get(name).cloned()
+        self.store.read().get(name).cloned()
     }
 
     pub fn all(&self) -> Vec<(String, NativeUser)> {
-        self.read()
+        self.store
+            .read()
             .iter()
             .map(|(n, u)| (n.clone(), u.clone()))
             .collect()

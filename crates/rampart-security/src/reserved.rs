@@ -2,12 +2,11 @@
 //! hashes, stored by the node under `data/_security/`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::path::Path;
 
-use rampart_config::fsutil::{SECRET_FILE_MODE, create_dir_durable, write_atomic};
 use serde::{Deserialize, Serialize};
 
+use crate::json_store::JsonStore;
 use crate::{SecretString, hash_password};
 
 /// Reserved users and their roles, as in Elasticsearch.
@@ -30,38 +29,25 @@ struct StoredUser {
 }
 
 pub struct ReservedUserStore {
-    path: PathBuf,
-    users: RwLock<BTreeMap<String, StoredUser>>,
+    store: JsonStore<BTreeMap<String, StoredUser>>,
 }
 
 impl std::fmt::Debug for ReservedUserStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The path only: password hashes never reach a log line.
         f.debug_struct("ReservedUserStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+            .field("store", &self.store)
+            .finish()
     }
 }
 
 impl ReservedUserStore {
-    /// Opens the store in `security_dir` (created owner-only if missing).
+    /// Opens the store in `security_dir` (created owner-only when first written).
     pub fn open(security_dir: &Path) -> Result<Self, String> {
-        let path = security_dir.join(FILE_NAME);
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is damaged ({e}): restore it from a backup, or remove it and set the \
-                     elastic password again with ELASTIC_PASSWORD",
-                    path.display()
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        Ok(ReservedUserStore {
-            path,
-            users: RwLock::new(users),
-        })
+        let store = JsonStore::open(security_dir.join(FILE_NAME)).map_err(|e| {
+            format!("{e}; or remove it and set the elastic password again with ELASTIC_PASSWORD")
+        })?;
+        Ok(ReservedUserStore { store })
     }
 
     pub fn is_reserved(username: &str) -> bool {
@@ -69,11 +55,10 @@ impl ReservedUserStore {
     }
 
     pub fn password_hash(&self, username: &str) -> Option<String> {
-        let users = match self.users.read() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        users.get(username).map(|u| u.password_hash.clone())
+        self.store
+            .read()
+            .get(username)
+            .map(|u| u.password_hash.clone())
     }
 
     /// Hashes and durably stores a reserved user's password.
@@ -82,25 +67,17 @@ impl ReservedUserStore {
             return Err(format!("[{username}] is not a reserved user"));
         }
         let hash = hash_password(password)?;
-        let mut users = match self.users.write() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next = users.clone();
-        next.insert(
-            username.to_string(),
-            StoredUser {
-                password_hash: hash,
-            },
-        );
-        let json = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
-        if let Some(dir) = self.path.parent() {
-            create_dir_durable(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        write_atomic(&self.path, &json, SECRET_FILE_MODE)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
-        *users = next;
-        Ok(())
+        self.store
+            .update(|users| {
+                users.insert(
+                    username.to_string(),
+                    StoredUser {
+                        password_hash: hash,
+                    },
+                );
+                Ok(())
+            })
+            .map_err(|e| format!("{e} ({})", self.store.path().display()))
     }
 }
 
