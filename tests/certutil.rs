@@ -46,23 +46,14 @@ fn p12_cert_pem(dir: &Path, p12: &str, password: &str, leaf_only: bool) -> Strin
     openssl(dir, &args)
 }
 
-/// Writes stdin lines to `rampart keystore add` in `home`.
+/// `rampart keystore add -f NAME` in `home`, with `value` on standard input.
 fn keystore_add(home: &Path, name: &str, value: &str) {
-    use std::io::Write;
-    let mut child = rampart(home)
-        .args(["keystore", "add", "-f", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{value}\n").as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = rampart_with_input(
+        home,
+        &["keystore", "add", "-f", name],
+        &format!("{value}\n"),
+        &[],
+    );
     assert!(
         out.status.success(),
         "{}",

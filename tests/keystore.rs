@@ -11,24 +11,10 @@ use common::*;
 
 /// Runs `rampart keystore ARGS` with `input` on standard input.
 fn keystore(home: &std::path::Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = rampart(home);
-    cmd.arg("keystore").args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    let args: Vec<&str> = std::iter::once("keystore")
+        .chain(args.iter().copied())
+        .collect();
+    rampart_with_input(home, &args, input, env)
 }
 
 fn text(out: &Output) -> String {

@@ -346,3 +346,26 @@ pub fn curl_as(ca: &Path, userpass: &str, url: &str) -> CurlResponse {
         url,
     ])
 }
+
+/// Runs `rampart --home HOME ARGS` with `input` on standard input and extra environment.
+pub fn rampart_with_input(home: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut cmd = rampart(home);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rampart");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}

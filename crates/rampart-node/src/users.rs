@@ -16,13 +16,6 @@ fn realm_error(e: RealmError) -> EsError {
     }
 }
 
-fn reserved_role(name: &str) -> Option<&'static str> {
-    RESERVED_USERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, r)| *r)
-}
-
 fn not_found(name: &str) -> EsError {
     EsError::new(
         404,
@@ -46,7 +39,7 @@ pub fn put(
     request: PutUserRequest,
 ) -> Result<ActionResponse, EsError> {
     let name = request.username;
-    if reserved_role(&name).is_some() {
+    if ReservedUserStore::is_reserved(&name) {
         return Err(EsError::bad_request(format!(
             "user [{name}] is reserved and only the password can be changed"
         )));
@@ -105,7 +98,7 @@ pub fn get(authenticator: &Authenticator, usernames: &[String]) -> Result<Action
 }
 
 pub fn delete(authenticator: &Authenticator, name: &str) -> Result<ActionResponse, EsError> {
-    if reserved_role(name).is_some() {
+    if ReservedUserStore::is_reserved(name) {
         return Err(EsError::bad_request(format!(
             "user [{name}] is reserved and may not be deleted"
         )));
@@ -125,7 +118,7 @@ pub fn set_enabled(
     name: &str,
     enabled: bool,
 ) -> Result<ActionResponse, EsError> {
-    if reserved_role(name).is_some() {
+    if ReservedUserStore::is_reserved(name) {
         return Err(EsError::bad_request(format!(
             "enabling or disabling the reserved user [{name}] is not supported"
         )));
@@ -155,7 +148,7 @@ pub fn change_password(
             "passwords must be at least 6 characters long",
         ));
     }
-    if reserved_role(name).is_some() {
+    if ReservedUserStore::is_reserved(name) {
         reserved
             .set_password(name, &password)
             .map_err(|e| EsError::new(500, "exception", e))?;

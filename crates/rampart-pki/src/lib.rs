@@ -24,8 +24,7 @@ pub use p12::{Pkcs12Contents, read_pkcs12, write_pkcs12};
 pub use rcgen::Error as GenerationError;
 pub use reload::{ReloadOutcome, ReloadingServerConfig};
 pub use tls::{
-    BuiltClientConfig, BuiltServerConfig, Layer, TlsError, VerificationMode, build_client_config,
-    build_server_config,
+    BuiltServerConfig, Layer, TlsError, VerificationMode, build_client_config, build_server_config,
 };
 
 use rustls::pki_types::CertificateDer;
@@ -33,8 +32,10 @@ use rustls::pki_types::CertificateDer;
 /// SHA-256 over a certificate's DER, as hex: the fingerprint Elasticsearch prints and
 /// `openssl x509 -fingerprint -sha256` shows (without the colons).
 pub fn sha256_fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.as_ref());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    tls::sha256(cert.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Encodes DER certificates as PEM.

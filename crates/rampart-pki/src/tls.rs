@@ -54,8 +54,6 @@ pub struct BuiltServerConfig {
     /// Every file the configuration was read from, with the SHA-256 of the bytes read: what the
     /// reloader compares the files on disk against.
     pub files: Vec<(PathBuf, [u8; 32])>,
-    /// The certificate presented to clients.
-    pub leaf: CertificateDer<'static>,
 }
 
 impl std::fmt::Debug for BuiltServerConfig {
@@ -393,7 +391,6 @@ pub fn build_server_config(
         })?)
     };
 
-    let leaf = chain[0].clone();
     let mut config = builder.with_single_cert(chain, key).map_err(|e| {
         TlsError(format!(
             "the private key and certificate of the {} layer ({}) do not form a usable pair: {e}",
@@ -412,7 +409,6 @@ pub fn build_server_config(
     Ok(BuiltServerConfig {
         config: Arc::new(config),
         files: files.read,
-        leaf,
     })
 }
 
@@ -524,12 +520,6 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
-#[derive(Debug)]
-pub struct BuiltClientConfig {
-    pub config: Arc<ClientConfig>,
-    pub verification_mode: VerificationMode,
-}
-
 /// Builds the client configuration of `layer` (what a node dials its peers with): it presents
 /// the layer's own certificate and checks the peer as `verification_mode` says.
 pub fn build_client_config(
@@ -537,7 +527,7 @@ pub fn build_client_config(
     secure: &SecureSettings,
     layer: Layer,
     config_dir: &Path,
-) -> Result<BuiltClientConfig, TlsError> {
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut files = Files::default();
     let Material {
         key,
@@ -609,10 +599,7 @@ pub fn build_client_config(
                 layer.name()
             ))
         })?;
-    Ok(BuiltClientConfig {
-        config: Arc::new(config),
-        verification_mode: mode,
-    })
+    Ok(Arc::new(config))
 }
 
 #[cfg(test)]
@@ -653,6 +640,16 @@ mod tests {
         Settings::from_pairs(pairs).expect("valid settings")
     }
 
+    /// The HTTP layer's server configuration from `pairs`, files resolved in `dir`.
+    fn build_http(dir: &Path, pairs: &[(&str, &str)]) -> Result<BuiltServerConfig, TlsError> {
+        build_server_config(
+            &settings(pairs),
+            &SecureSettings::default(),
+            Layer::Http,
+            dir,
+        )
+    }
+
     #[test]
     fn pem_key_and_certificate_build_a_config() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -671,51 +668,39 @@ mod tests {
     fn missing_material_and_bad_combinations_are_named() {
         let dir = tempfile::tempdir().expect("tmp");
         write_pem_pair(dir.path());
-        let none = build_server_config(
-            &settings(&[]),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
-        )
-        .expect_err("nothing configured");
+        let none = build_http(dir.path(), &[]).expect_err("nothing configured");
         assert!(
             none.0.contains("xpack.security.http.ssl.keystore.path"),
             "{none}"
         );
 
-        let missing = build_server_config(
-            &settings(&[
+        let missing = build_http(
+            dir.path(),
+            &[
                 ("xpack.security.http.ssl.key", "nope.key"),
                 ("xpack.security.http.ssl.certificate", "node.crt"),
-            ]),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
+            ],
         )
         .expect_err("missing file");
         assert!(missing.0.contains("nope.key"), "{missing}");
 
-        let mismatched = build_server_config(
-            &settings(&[
+        let mismatched = build_http(
+            dir.path(),
+            &[
                 ("xpack.security.http.ssl.key", "node.key"),
                 ("xpack.security.http.ssl.certificate", "ca.crt"),
-            ]),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
+            ],
         )
         .expect_err("key does not match certificate");
         assert!(mismatched.0.contains("usable pair"), "{mismatched}");
 
-        let required_without_ca = build_server_config(
-            &settings(&[
+        let required_without_ca = build_http(
+            dir.path(),
+            &[
                 ("xpack.security.http.ssl.key", "node.key"),
                 ("xpack.security.http.ssl.certificate", "node.crt"),
                 ("xpack.security.http.ssl.client_authentication", "required"),
-            ]),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
+            ],
         )
         .expect_err("no CA for client auth");
         assert!(
@@ -804,7 +789,6 @@ mod tests {
                 dir.path(),
             )
             .expect("client")
-            .config
         };
         assert_eq!(
             handshake(server.config.clone(), client("full", "ca.crt"), "localhost"),
@@ -857,26 +841,14 @@ mod tests {
             "xpack.security.http.ssl.cipher_suites",
             "TLS_AES_256_GCM_SHA384,TLS_RSA_WITH_RC4_128_MD5",
         ));
-        let built = build_server_config(
-            &settings(&ok),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
-        )
-        .expect("one usable suite");
+        let built = build_http(dir.path(), &ok).expect("one usable suite");
         assert_eq!(built.config.crypto_provider().cipher_suites.len(), 1);
         let mut bad = base.to_vec();
         bad.push((
             "xpack.security.http.ssl.cipher_suites",
             "TLS_RSA_WITH_RC4_128_MD5",
         ));
-        let err = build_server_config(
-            &settings(&bad),
-            &SecureSettings::default(),
-            Layer::Http,
-            dir.path(),
-        )
-        .expect_err("nothing usable");
+        let err = build_http(dir.path(), &bad).expect_err("nothing usable");
         assert!(err.0.contains("TLS_AES_128_GCM_SHA256"), "{err}");
     }
 }

@@ -198,6 +198,13 @@ fn validity(days: u32) -> Result<Validity, Failure> {
     Ok(Validity { days })
 }
 
+fn cert_options(key: &KeyArgs, days: u32) -> Result<CertOptions, Failure> {
+    Ok(CertOptions {
+        key_type: key.key_type().map_err(bad)?,
+        validity: validity(days)?,
+    })
+}
+
 fn ca_password(given: Option<String>) -> Result<Zeroizing<String>, Failure> {
     match given {
         Some(pw) => Ok(Zeroizing::new(pw)),
@@ -393,10 +400,7 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
             pass,
             pem,
         } => {
-            let options = CertOptions {
-                key_type: key.key_type().map_err(bad)?,
-                validity: validity(days)?,
-            };
+            let options = cert_options(&key, days)?;
             // instances.yml always gives a bundle, even with one instance, as in Elasticsearch.
             let from_file = instance_args.input.is_some();
             let list = instances(instance_args)?;
@@ -448,10 +452,7 @@ pub fn run(args: CertutilArgs) -> Result<(), Failure> {
             out,
             pass,
         } => {
-            let options = CertOptions {
-                key_type: key.key_type().map_err(bad)?,
-                validity: validity(days)?,
-            };
+            let options = cert_options(&key, days)?;
             let list = instances(instance_args)?;
             let [instance] = &list[..] else {
                 return Err(bad(
