@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+pub mod data;
+pub use data::DataRequest;
+
 use serde_json::{Value, json};
 
 /// A secret carried by an action (a password): zeroized on drop, never shown by `Debug`.
@@ -99,6 +102,8 @@ pub enum ActionRequest {
         realms: Vec<String>,
         usernames: Vec<String>,
     },
+    /// Index and document operations, executed by the engine.
+    Data(DataRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,6 +178,7 @@ impl ActionRequest {
             ActionRequest::ClearRealmCache { .. } => {
                 "cluster:admin/xpack/security/realm/cache/clear"
             }
+            ActionRequest::Data(request) => request.name(),
         }
     }
 
@@ -182,6 +188,7 @@ impl ActionRequest {
         // authorization would judge it as touching none.
         match self {
             ActionRequest::ClusterHealth(request) => &request.indices,
+            ActionRequest::Data(request) => request.indices(),
             ActionRequest::MainInfo
             | ActionRequest::Authenticate
             | ActionRequest::PutUser(_)
@@ -201,11 +208,26 @@ impl ActionRequest {
 pub struct ActionResponse {
     pub status: u16,
     pub body: Value,
+    /// A plain-text answer (`_cat` APIs without `format=json`); when set it is sent instead of
+    /// `body`.
+    pub text: Option<String>,
 }
 
 impl ActionResponse {
+    pub fn with_status(status: u16, body: Value) -> Self {
+        ActionResponse {
+            status,
+            body,
+            text: None,
+        }
+    }
+
     pub fn ok(body: Value) -> Self {
-        ActionResponse { status: 200, body }
+        ActionResponse {
+            status: 200,
+            body,
+            text: None,
+        }
     }
 }
 

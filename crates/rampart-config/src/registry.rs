@@ -206,6 +206,8 @@ pub fn registry() -> &'static [SettingDef] {
         add("http.host", Kind::String, None);
         add("http.port", Kind::PortRange, Some("9200-9300"));
         add("http.max_content_length", Kind::ByteSize, Some("100mb"));
+        add("action.auto_create_index", Kind::String, Some("true"));
+        add("action.destructive_requires_name", Kind::Bool, Some("true"));
         add("transport.host", Kind::String, None);
         add("transport.port", Kind::PortRange, Some("9300-9400"));
         add("path.data", Kind::String, None);

@@ -322,7 +322,24 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     } else {
         None
     };
-    let pipeline = Arc::new(Pipeline::new(authenticator.clone(), throttle, identity));
+    let auto_create_index = rampart_engine::AutoCreate::parse(
+        &settings.get("action.auto_create_index").unwrap_or_default(),
+    )
+    .map_err(config_error)?;
+    let engine = rampart_engine::Engine::open(
+        &home.data,
+        rampart_engine::EngineOptions {
+            auto_create_index,
+            destructive_requires_name: settings.get_bool("action.destructive_requires_name"),
+        },
+    )
+    .map_err(|e| failure(format!("cannot open the indices: {}", e.reason)))?;
+    let pipeline = Arc::new(Pipeline::new(
+        authenticator.clone(),
+        throttle,
+        identity,
+        Arc::clone(&engine),
+    ));
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
@@ -408,6 +425,10 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         HttpServer::new(listeners, options, pipeline)
             .run(shutdown_signal())
             .await;
+        // Every acknowledged write is already durable; this makes it searchable at once on
+        // the next start, with nothing to replay.
+        let closing = Arc::clone(&engine);
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         if let Some(path) = &portsfile {
             let _ = std::fs::remove_file(path);
         }

@@ -29,6 +29,7 @@ pub struct Pipeline {
     /// `None` when failed-login throttling is off.
     throttle: Option<Throttle>,
     identity: NodeIdentity,
+    engine: Arc<rampart_engine::Engine>,
 }
 
 fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
@@ -49,11 +50,13 @@ impl Pipeline {
         authenticator: Option<Arc<Authenticator>>,
         throttle: Option<Throttle>,
         identity: NodeIdentity,
+        engine: Arc<rampart_engine::Engine>,
     ) -> Self {
         Pipeline {
             authenticator,
             throttle,
             identity,
+            engine,
         }
     }
 
@@ -164,6 +167,15 @@ impl Pipeline {
                 "rampart": { "version": env!("CARGO_PKG_VERSION") },
             }))),
             ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
+            ActionRequest::Data(request) => {
+                // Writes fsync and searches read segments: keep them off the async workers.
+                let engine = Arc::clone(&self.engine);
+                tokio::task::spawn_blocking(move || engine.execute(request))
+                    .await
+                    .map_err(|e| {
+                        EsError::new(500, "exception", format!("the action failed: {e}"))
+                    })?
+            }
             // Answered in `handle`, which holds the identity.
             ActionRequest::Authenticate
             | ActionRequest::ChangePassword { .. }
@@ -226,52 +238,76 @@ impl Pipeline {
 
     /// Elasticsearch's semantics: a concrete index that does not exist makes the status red and
     /// the request wait for it; any condition not met is waited for until `timeout`, then the
-    /// answer is 408 with `timed_out: true`.
+    /// answer is 408 with `timed_out: true`. One node holds every primary, so an index with
+    /// replicas is yellow, as on a one-node Elasticsearch cluster.
     async fn cluster_health(&self, request: ClusterHealthRequest) -> ActionResponse {
         const NODES: u32 = 1;
-        // No index exists until the document store lands, so a concrete name cannot appear.
-        let missing_index = request
-            .indices
-            .iter()
-            .any(|i| !i.contains('*') && i != "_all");
-        let status = if missing_index {
-            HealthStatus::Red
-        } else {
-            HealthStatus::Green
-        };
-        let met = !missing_index
-            && request
-                .wait_for_status
-                .is_none_or(|wanted| status <= wanted)
-            && request.wait_for_nodes.is_none_or(|c| c.holds(NODES));
-        if !met {
-            // Nothing this node does today can change the answer before the timeout.
-            tokio::time::sleep(request.timeout).await;
-        }
-        let mut body = json!({
-            "cluster_name": self.identity.cluster_name,
-            "status": status.as_str(),
-            "timed_out": !met,
-            "number_of_nodes": NODES,
-            "number_of_data_nodes": NODES,
-            "active_primary_shards": 0,
-            "active_shards": 0,
-            "relocating_shards": 0,
-            "initializing_shards": 0,
-            "unassigned_shards": 0,
-            "unassigned_primary_shards": 0,
-            "delayed_unassigned_shards": 0,
-            "number_of_pending_tasks": 0,
-            "number_of_in_flight_fetch": 0,
-            "task_max_waiting_in_queue_millis": 0,
-            "active_shards_percent_as_number": 100.0,
-        });
-        if request.index_level {
-            body["indices"] = json!({});
-        }
-        ActionResponse {
-            status: if met { 200 } else { 408 },
-            body,
+        let deadline = tokio::time::Instant::now() + request.timeout;
+        loop {
+            let indices = self.engine.health(&request.indices);
+            let status = match &indices {
+                None => HealthStatus::Red,
+                Some(list) if list.iter().any(|(_, h, _, _)| *h == "yellow") => {
+                    HealthStatus::Yellow
+                }
+                Some(_) => HealthStatus::Green,
+            };
+            let met = indices.is_some()
+                && request
+                    .wait_for_status
+                    .is_none_or(|wanted| status <= wanted)
+                && request.wait_for_nodes.is_none_or(|c| c.holds(NODES));
+            if !met && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+            let list = indices.unwrap_or_default();
+            let primaries: u64 = list.iter().map(|(_, _, p, _)| p).sum();
+            let unassigned: u64 = list.iter().map(|(_, _, p, r)| p * r).sum();
+            let percent = if primaries + unassigned == 0 {
+                100.0
+            } else {
+                primaries as f64 * 100.0 / (primaries + unassigned) as f64
+            };
+            let mut body = json!({
+                "cluster_name": self.identity.cluster_name,
+                "status": status.as_str(),
+                "timed_out": !met,
+                "number_of_nodes": NODES,
+                "number_of_data_nodes": NODES,
+                "active_primary_shards": primaries,
+                "active_shards": primaries,
+                "relocating_shards": 0,
+                "initializing_shards": 0,
+                "unassigned_shards": unassigned,
+                "unassigned_primary_shards": 0,
+                "delayed_unassigned_shards": 0,
+                "number_of_pending_tasks": 0,
+                "number_of_in_flight_fetch": 0,
+                "task_max_waiting_in_queue_millis": 0,
+                "active_shards_percent_as_number": percent,
+            });
+            if request.index_level {
+                let mut per_index = serde_json::Map::new();
+                for (name, health, shards, replicas) in &list {
+                    per_index.insert(
+                        name.clone(),
+                        json!({
+                            "status": health,
+                            "number_of_shards": shards,
+                            "number_of_replicas": replicas,
+                            "active_primary_shards": shards,
+                            "active_shards": shards,
+                            "relocating_shards": 0,
+                            "initializing_shards": 0,
+                            "unassigned_shards": shards * replicas,
+                            "unassigned_primary_shards": 0,
+                        }),
+                    );
+                }
+                body["indices"] = serde_json::Value::Object(per_index);
+            }
+            return ActionResponse::with_status(if met { 200 } else { 408 }, body);
         }
     }
 }

@@ -91,10 +91,7 @@ pub fn get(authenticator: &Authenticator, usernames: &[String]) -> Result<Action
     } else {
         200
     };
-    Ok(ActionResponse {
-        status,
-        body: Value::Object(out),
-    })
+    Ok(ActionResponse::with_status(status, Value::Object(out)))
 }
 
 pub fn delete(authenticator: &Authenticator, name: &str) -> Result<ActionResponse, EsError> {
@@ -107,10 +104,10 @@ pub fn delete(authenticator: &Authenticator, name: &str) -> Result<ActionRespons
         .delete_user(name)
         .map_err(realm_error)?;
     authenticator.invalidate(name);
-    Ok(ActionResponse {
-        status: if found { 200 } else { 404 },
-        body: json!({ "found": found }),
-    })
+    Ok(ActionResponse::with_status(
+        if found { 200 } else { 404 },
+        json!({ "found": found }),
+    ))
 }
 
 pub fn set_enabled(

@@ -8,6 +8,7 @@
 //! and authorizes before anything runs.
 #![forbid(unsafe_code)]
 
+mod data_routes;
 mod filter;
 mod headers;
 mod routes;

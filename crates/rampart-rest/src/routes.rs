@@ -12,14 +12,14 @@ use serde_json::{Map, Value};
 /// Query parameters every route accepts, as in Elasticsearch.
 const GLOBAL_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path"];
 
-type Build =
+pub(crate) type Build =
     fn(&matchit::Params<'_, '_>, &[(String, String)], &[u8]) -> Result<ActionRequest, EsError>;
 
-struct Endpoint {
-    method: Method,
-    params: &'static [&'static str],
-    accepts_body: bool,
-    build: Build,
+pub(crate) struct Endpoint {
+    pub(crate) method: Method,
+    pub(crate) params: &'static [&'static str],
+    pub(crate) accepts_body: bool,
+    pub(crate) build: Build,
 }
 
 pub(crate) enum Routed {
@@ -59,7 +59,7 @@ const HEALTH_PARAMS: &[&str] = &[
     "wait_for_status",
 ];
 
-fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+pub(crate) fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
     query
         .iter()
         .rev()
@@ -67,7 +67,7 @@ fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn invalid_value(name: &str, value: &str, expected: &str) -> EsError {
+pub(crate) fn invalid_value(name: &str, value: &str, expected: &str) -> EsError {
     EsError::bad_request(format!(
         "invalid value [{value}] for parameter [{name}]: expected {expected}"
     ))
@@ -540,7 +540,7 @@ impl Routes {
                 ],
             ),
         ];
-        for (path, endpoints) in routes {
+        for (path, endpoints) in routes.into_iter().chain(crate::data_routes::routes()) {
             if let Err(e) = router.insert(path, endpoints) {
                 unreachable!("route table is static and conflict-free: {path}: {e}");
             }

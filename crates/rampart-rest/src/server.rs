@@ -300,6 +300,13 @@ impl<H: ActionHandler> Shared<H> {
         security_endpoint: bool,
     ) -> Response<Full<Bytes>> {
         let (status, body, extra_headers, no_store) = match result {
+            Ok(ActionResponse {
+                status,
+                text: Some(text),
+                ..
+            }) => {
+                return self.finish_text(status, text, is_head);
+            }
             Ok(response) => (
                 response.status,
                 response.body,
@@ -347,6 +354,34 @@ impl<H: ActionHandler> Shared<H> {
                 headers.append(name, value);
             }
         }
+        response
+    }
+}
+
+impl<H: ActionHandler> Shared<H> {
+    /// A plain-text answer (`_cat` APIs), with the same product and security headers.
+    fn finish_text(&self, status: u16, text: String, is_head: bool) -> Response<Full<Bytes>> {
+        let length = text.len();
+        let mut response = Response::new(Full::new(if is_head {
+            Bytes::new()
+        } else {
+            Bytes::from(text)
+        }));
+        *response.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        );
+        if is_head {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        headers.insert(
+            "x-elastic-product",
+            HeaderValue::from_static("Elasticsearch"),
+        );
+        self.options.security_headers.apply(headers);
         response
     }
 }

@@ -1,0 +1,303 @@
+//! Actions on indices and documents: what the REST layer parses and the engine executes.
+
+use serde_json::Value;
+
+/// `refresh=` of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refresh {
+    #[default]
+    False,
+    True,
+    WaitFor,
+}
+
+/// `version_type=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VersionType {
+    #[default]
+    Internal,
+    External,
+    ExternalGte,
+}
+
+/// Optimistic concurrency conditions of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteConditions {
+    pub if_seq_no: Option<u64>,
+    pub if_primary_term: Option<u64>,
+    pub version: Option<u64>,
+    pub version_type: VersionType,
+}
+
+/// `_source`, `_source_includes`, `_source_excludes` of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFilter {
+    pub enabled: bool,
+    pub includes: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+impl Default for SourceFilter {
+    fn default() -> Self {
+        SourceFilter {
+            enabled: true,
+            includes: Vec::new(),
+            excludes: Vec::new(),
+        }
+    }
+}
+
+/// `ignore_unavailable`, `allow_no_indices`, `expand_wildcards`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndicesOptions {
+    pub ignore_unavailable: bool,
+    pub allow_no_indices: bool,
+    pub expand_open: bool,
+    pub expand_hidden: bool,
+}
+
+impl Default for IndicesOptions {
+    fn default() -> Self {
+        IndicesOptions {
+            ignore_unavailable: false,
+            allow_no_indices: true,
+            expand_open: true,
+            expand_hidden: false,
+        }
+    }
+}
+
+/// One write of a document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocWrite {
+    /// `index` (or `create` when `create` is set): the whole source.
+    Index {
+        id: Option<String>,
+        source: Vec<u8>,
+        create: bool,
+    },
+    /// `_update`: a partial document or an upsert.
+    Update {
+        id: String,
+        body: Value,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+impl DocWrite {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            DocWrite::Index { id, .. } => id.as_deref(),
+            DocWrite::Update { id, .. } | DocWrite::Delete { id } => Some(id),
+        }
+    }
+
+    /// The operation's name in bulk responses.
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            DocWrite::Index { create: true, .. } => "create",
+            DocWrite::Index { .. } => "index",
+            DocWrite::Update { .. } => "update",
+            DocWrite::Delete { .. } => "delete",
+        }
+    }
+}
+
+/// A write addressed to an index, with its conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteItem {
+    pub index: String,
+    pub write: DocWrite,
+    pub conditions: WriteConditions,
+    pub routing: Option<String>,
+    /// `_source` filtering of an update's `get` in the response.
+    pub retry_on_conflict: u32,
+}
+
+/// One line pair of `_bulk`, or the line that could not be understood.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BulkItem {
+    Write(WriteItem),
+    /// An item whose action line was valid but which cannot run (for example a missing index
+    /// name); reported in place, in Elasticsearch's per-item shape.
+    Invalid {
+        op: &'static str,
+        index: String,
+        id: Option<String>,
+        reason: String,
+    },
+}
+
+/// One document of `_mget`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MgetItem {
+    pub index: String,
+    pub id: String,
+    pub source: SourceFilter,
+}
+
+/// Index and document operations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataRequest {
+    CreateIndex {
+        index: String,
+        body: Value,
+    },
+    DeleteIndex {
+        indices: Vec<String>,
+        options: IndicesOptions,
+    },
+    GetIndex {
+        indices: Vec<String>,
+        options: IndicesOptions,
+    },
+    IndexExists {
+        indices: Vec<String>,
+        options: IndicesOptions,
+    },
+    GetMapping {
+        indices: Vec<String>,
+        options: IndicesOptions,
+    },
+    PutMapping {
+        indices: Vec<String>,
+        body: Value,
+        options: IndicesOptions,
+    },
+    GetSettings {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        flat: bool,
+        include_defaults: bool,
+    },
+    PutSettings {
+        indices: Vec<String>,
+        body: Value,
+        options: IndicesOptions,
+    },
+    Refresh {
+        indices: Vec<String>,
+        options: IndicesOptions,
+    },
+    CatIndices {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        json: bool,
+        headers: bool,
+        columns: Vec<String>,
+        bytes_unit: Option<String>,
+    },
+    UpdateAliases {
+        /// Every index the actions name, for authorization.
+        indices: Vec<String>,
+        body: Value,
+    },
+    GetAliases {
+        indices: Vec<String>,
+        names: Vec<String>,
+        options: IndicesOptions,
+        exists: bool,
+    },
+    PutIndexTemplate {
+        name: String,
+        body: Value,
+        create: bool,
+    },
+    GetIndexTemplates {
+        names: Vec<String>,
+        exists: bool,
+    },
+    DeleteIndexTemplate {
+        name: String,
+    },
+    Write {
+        item: WriteItem,
+        refresh: Refresh,
+        source: SourceFilter,
+    },
+    Bulk {
+        items: Vec<BulkItem>,
+        /// The indices the items name, for authorization.
+        indices: Vec<String>,
+        refresh: Refresh,
+    },
+    Get {
+        index: String,
+        id: String,
+        source: SourceFilter,
+        /// `GET /{index}/_source/{id}`: the source alone.
+        source_only: bool,
+        realtime: bool,
+        head: bool,
+    },
+    Mget {
+        items: Vec<MgetItem>,
+        indices: Vec<String>,
+    },
+    Search {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        body: Value,
+        count_only: bool,
+    },
+}
+
+impl DataRequest {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataRequest::CreateIndex { .. } => "indices:admin/create",
+            DataRequest::DeleteIndex { .. } => "indices:admin/delete",
+            DataRequest::GetIndex { .. } | DataRequest::IndexExists { .. } => "indices:admin/get",
+            DataRequest::GetMapping { .. } => "indices:admin/mappings/get",
+            DataRequest::PutMapping { .. } => "indices:admin/mapping/put",
+            DataRequest::GetSettings { .. } | DataRequest::CatIndices { .. } => {
+                "indices:monitor/settings/get"
+            }
+            DataRequest::PutSettings { .. } => "indices:admin/settings/update",
+            DataRequest::Refresh { .. } => "indices:admin/refresh",
+            DataRequest::UpdateAliases { .. } => "indices:admin/aliases",
+            DataRequest::GetAliases { .. } => "indices:admin/aliases/get",
+            DataRequest::PutIndexTemplate { .. } => "indices:admin/index_template/put",
+            DataRequest::GetIndexTemplates { .. } => "indices:admin/index_template/get",
+            DataRequest::DeleteIndexTemplate { .. } => "indices:admin/index_template/delete",
+            DataRequest::Write { item, .. } => match item.write {
+                DocWrite::Index { .. } => "indices:data/write/index",
+                DocWrite::Update { .. } => "indices:data/write/update",
+                DocWrite::Delete { .. } => "indices:data/write/delete",
+            },
+            DataRequest::Bulk { .. } => "indices:data/write/bulk",
+            DataRequest::Get { .. } => "indices:data/read/get",
+            DataRequest::Mget { .. } => "indices:data/read/mget",
+            DataRequest::Search { .. } => "indices:data/read/search",
+        }
+    }
+
+    pub fn indices(&self) -> &[String] {
+        match self {
+            DataRequest::CreateIndex { index, .. } | DataRequest::Get { index, .. } => {
+                std::slice::from_ref(index)
+            }
+            DataRequest::Write { item, .. } => std::slice::from_ref(&item.index),
+            DataRequest::DeleteIndex { indices, .. }
+            | DataRequest::GetIndex { indices, .. }
+            | DataRequest::IndexExists { indices, .. }
+            | DataRequest::GetMapping { indices, .. }
+            | DataRequest::PutMapping { indices, .. }
+            | DataRequest::GetSettings { indices, .. }
+            | DataRequest::PutSettings { indices, .. }
+            | DataRequest::Refresh { indices, .. }
+            | DataRequest::CatIndices { indices, .. }
+            | DataRequest::UpdateAliases { indices, .. }
+            | DataRequest::GetAliases { indices, .. }
+            | DataRequest::Bulk { indices, .. }
+            | DataRequest::Mget { indices, .. }
+            | DataRequest::Search { indices, .. } => indices,
+            // Templates are cluster-level objects.
+            DataRequest::PutIndexTemplate { .. }
+            | DataRequest::GetIndexTemplates { .. }
+            | DataRequest::DeleteIndexTemplate { .. } => &[],
+        }
+    }
+}

@@ -1,0 +1,1174 @@
+//! Executes index and document actions with Elasticsearch's response shapes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use rampart_action::data::{
+    BulkItem, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter, WriteItem,
+};
+use rampart_action::{ActionResponse, DataRequest, EsError};
+use serde_json::{Map, Value, json};
+
+use crate::index::{Index, IndexMeta, IndexState, PreparedWrite, WriteOutcome};
+use crate::mapping::Mappings;
+use crate::names::{self, validate_index_name};
+use crate::settings::{IndexSettings, nest};
+use crate::{Engine, index_not_found, search, source};
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn random_id(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS generator failing is not recoverable; an all-zero id would collide.
+    getrandom::fill(&mut buf).unwrap_or_else(|e| panic!("the OS random generator failed: {e}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn acknowledged() -> ActionResponse {
+    ActionResponse::ok(json!({"acknowledged": true}))
+}
+
+fn object_or_empty(value: Option<&Value>, what: &str) -> Result<Value, EsError> {
+    match value {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(EsError::bad_request(format!("[{what}] must be an object"))),
+    }
+}
+
+fn fsync_dir(dir: &std::path::Path) -> Result<(), EsError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| crate::index::storage_error(dir, "syncing", e))
+}
+
+fn shards(index: &Index) -> Value {
+    let replicas: u64 = index
+        .state()
+        .settings
+        .get("index.number_of_replicas")
+        .parse()
+        .unwrap_or(0);
+    json!({"total": 1 + replicas, "successful": 1, "failed": 0})
+}
+
+fn health_of(index: &Index) -> &'static str {
+    // One node holds every primary; replicas have nowhere to go, as on a one-node
+    // Elasticsearch cluster.
+    let replicas = index.state().settings.get("index.number_of_replicas");
+    if replicas == "0" { "green" } else { "yellow" }
+}
+
+pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionResponse, EsError> {
+    match request {
+        DataRequest::CreateIndex { index, body } => create_index(engine, &index, &body),
+        DataRequest::DeleteIndex { indices, options } => delete_index(engine, &indices, options),
+        DataRequest::GetIndex { indices, options } => {
+            let resolved = engine.resolve(&indices, options)?;
+            let mut out = Map::new();
+            for index in resolved {
+                let state = index.state();
+                out.insert(
+                    index.name.clone(),
+                    json!({
+                        "aliases": state.meta.aliases,
+                        "mappings": state.mappings.to_json(),
+                        "settings": settings_json(&index, &state, false, false),
+                    }),
+                );
+            }
+            Ok(ActionResponse::ok(Value::Object(out)))
+        }
+        DataRequest::IndexExists { indices, options } => {
+            let found = match engine.resolve(&indices, options) {
+                Ok(resolved) => !resolved.is_empty(),
+                Err(e) if e.status == 404 => false,
+                Err(e) => return Err(e),
+            };
+            Ok(ActionResponse::with_status(
+                if found { 200 } else { 404 },
+                json!({}),
+            ))
+        }
+        DataRequest::GetMapping { indices, options } => {
+            let mut out = Map::new();
+            for index in engine.resolve(&indices, options)? {
+                out.insert(
+                    index.name.clone(),
+                    json!({"mappings": index.state().mappings.to_json()}),
+                );
+            }
+            Ok(ActionResponse::ok(Value::Object(out)))
+        }
+        DataRequest::PutMapping {
+            indices,
+            body,
+            options,
+        } => {
+            let update = Mappings::parse(&body)?;
+            let resolved = engine.resolve(&indices, options)?;
+            if resolved.is_empty() {
+                return Err(index_not_found(&indices.join(",")));
+            }
+            let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+            // Check every index before changing any.
+            for index in &resolved {
+                let state = index.state();
+                state.mappings.merged(&update, state.limits())?;
+            }
+            for index in &resolved {
+                index.update_meta(|state| {
+                    let mut next = state.clone();
+                    next.mappings = state.mappings.merged(&update, state.limits())?;
+                    Ok(next)
+                })?;
+            }
+            Ok(acknowledged())
+        }
+        DataRequest::GetSettings {
+            indices,
+            options,
+            flat,
+            include_defaults,
+        } => {
+            let mut out = Map::new();
+            for index in engine.resolve(&indices, options)? {
+                let state = index.state();
+                let mut entry = json!({"settings": settings_json(&index, &state, flat, false)});
+                if include_defaults {
+                    entry["defaults"] = settings_json(&index, &state, flat, true);
+                }
+                out.insert(index.name.clone(), entry);
+            }
+            Ok(ActionResponse::ok(Value::Object(out)))
+        }
+        DataRequest::PutSettings {
+            indices,
+            body,
+            options,
+        } => {
+            let body = body.get("settings").cloned().unwrap_or(body);
+            let resolved = engine.resolve(&indices, options)?;
+            let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+            for index in &resolved {
+                index.state().settings.clone().apply(&body, true)?;
+            }
+            for index in &resolved {
+                index.update_meta(|state| {
+                    let mut next = state.clone();
+                    next.settings.apply(&body, true)?;
+                    Ok(next)
+                })?;
+            }
+            Ok(acknowledged())
+        }
+        DataRequest::Refresh { indices, options } => {
+            let resolved = engine.resolve(&indices, options)?;
+            for index in &resolved {
+                index.refresh_now()?;
+            }
+            let n = resolved.len();
+            Ok(ActionResponse::ok(
+                json!({"_shards": {"total": n, "successful": n, "failed": 0}}),
+            ))
+        }
+        DataRequest::CatIndices {
+            indices,
+            options,
+            json: as_json,
+            headers,
+            columns,
+            bytes_unit,
+        } => cat_indices(
+            engine,
+            &indices,
+            options,
+            as_json,
+            headers,
+            &columns,
+            bytes_unit.as_deref(),
+        ),
+        DataRequest::UpdateAliases { body, .. } => update_aliases(engine, &body),
+        DataRequest::GetAliases {
+            indices,
+            names: alias_names,
+            options,
+            exists,
+        } => get_aliases(engine, &indices, &alias_names, options, exists),
+        DataRequest::PutIndexTemplate { name, body, create } => {
+            let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+            engine.templates.put(&name, &body, create)?;
+            Ok(acknowledged())
+        }
+        DataRequest::GetIndexTemplates { names, exists } => {
+            let found = match engine.templates.get(&names) {
+                Ok(found) => found,
+                Err(e) if exists && e.status == 404 => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            if exists {
+                return Ok(ActionResponse::with_status(
+                    if found.is_empty() { 404 } else { 200 },
+                    json!({}),
+                ));
+            }
+            Ok(ActionResponse::ok(json!({
+                "index_templates": found
+                    .into_iter()
+                    .map(|(name, t)| json!({"name": name, "index_template": t}))
+                    .collect::<Vec<_>>(),
+            })))
+        }
+        DataRequest::DeleteIndexTemplate { name } => {
+            let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+            engine.templates.delete(&name)?;
+            Ok(acknowledged())
+        }
+        DataRequest::Write {
+            item,
+            refresh,
+            source,
+        } => write_one(engine, item, refresh, &source),
+        DataRequest::Bulk { items, refresh, .. } => bulk(engine, items, refresh),
+        DataRequest::Get {
+            index,
+            id,
+            source,
+            source_only,
+            realtime: _,
+            head,
+        } => get(engine, &index, &id, &source, source_only, head),
+        DataRequest::Mget { items, .. } => mget(engine, items),
+        DataRequest::Search {
+            indices,
+            options,
+            body,
+            count_only,
+        } => {
+            let resolved = engine.resolve(&indices, options)?;
+            if count_only {
+                let query = body
+                    .get("query")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"match_all": {}}));
+                return Ok(ActionResponse::ok(search::count(&resolved, &query)?));
+            }
+            let request = search::parse_request(&body)?;
+            let window = resolved
+                .iter()
+                .map(|i| i.state().settings.max_result_window())
+                .min()
+                .unwrap_or(10_000);
+            let started = Instant::now();
+            let mut response = search::search(&resolved, &request, window)?;
+            response["took"] = json!(started.elapsed().as_millis() as u64);
+            Ok(ActionResponse::ok(response))
+        }
+    }
+}
+
+fn settings_json(index: &Index, state: &IndexState, flat: bool, defaults: bool) -> Value {
+    let generated = [
+        ("index.uuid", index.uuid.clone()),
+        ("index.creation_date", state.meta.creation_date.to_string()),
+        ("index.provided_name", index.name.clone()),
+        ("index.version.created", "8521000".to_string()),
+    ];
+    let values = if defaults {
+        let mut all = state.settings.flat(&[], true);
+        for k in state.settings.explicit().keys() {
+            all.remove(k);
+        }
+        all.remove("index.number_of_shards");
+        all.remove("index.number_of_replicas");
+        all
+    } else {
+        state.settings.flat(&generated, false)
+    };
+    if flat {
+        Value::Object(values)
+    } else {
+        nest(&values)
+    }
+}
+
+fn create_index(engine: &Engine, name: &str, body: &Value) -> Result<ActionResponse, EsError> {
+    let body = match body {
+        Value::Null => json!({}),
+        Value::Object(_) => body.clone(),
+        _ => {
+            return Err(EsError::bad_request(
+                "the create index body must be a JSON object",
+            ));
+        }
+    };
+    for key in body.as_object().map(|o| o.keys()).into_iter().flatten() {
+        if !matches!(key.as_str(), "settings" | "mappings" | "aliases") {
+            return Err(EsError::new(
+                400,
+                "parse_exception",
+                format!("unknown key [{key}] for create index"),
+            ));
+        }
+    }
+    create(engine, name, &body)?;
+    Ok(ActionResponse::ok(json!({
+        "acknowledged": true,
+        "shards_acknowledged": true,
+        "index": name,
+    })))
+}
+
+/// Creates an index from a create-index body, layered over the matching template.
+fn create(engine: &Engine, name: &str, body: &Value) -> Result<Arc<Index>, EsError> {
+    validate_index_name(name)?;
+    let request_settings =
+        IndexSettings::from_request(&object_or_empty(body.get("settings"), "settings")?)?;
+    let request_mappings = Mappings::parse(&object_or_empty(body.get("mappings"), "mappings")?)?;
+    let request_aliases = object_or_empty(body.get("aliases"), "aliases")?;
+    let (settings, mappings, mut aliases) = match engine.templates.contribution(name) {
+        Some((_, template)) => {
+            let base_settings = IndexSettings::from_request(&template.settings)?;
+            let settings = request_settings.over(&base_settings);
+            let base_mappings = Mappings::parse(&template.mappings)?;
+            let limits = crate::mapping::MappingLimits {
+                total_fields: settings.total_fields_limit(),
+                depth: settings.depth_limit(),
+            };
+            let mappings = base_mappings.merged(&request_mappings, limits)?;
+            (settings, mappings, template.aliases)
+        }
+        None => (request_settings, request_mappings, Map::new()),
+    };
+    if let Value::Object(extra) = request_aliases {
+        for (alias, definition) in extra {
+            aliases.insert(alias, definition);
+        }
+    }
+    for (alias, definition) in &aliases {
+        validate_index_name(alias)?;
+        if !definition.is_object() {
+            return Err(EsError::bad_request(format!(
+                "alias [{alias}] must be defined by an object"
+            )));
+        }
+    }
+    let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let indices = engine.indices.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = indices.get(name) {
+            return Err(EsError::new(
+                400,
+                "resource_already_exists_exception",
+                format!("index [{name}/{}] already exists", existing.uuid),
+            ));
+        }
+        if names::all_aliases(&indices).contains(name) {
+            return Err(EsError::new(
+                400,
+                "invalid_index_name_exception",
+                format!("Invalid index name [{name}], already exists as alias"),
+            ));
+        }
+        for alias in aliases.keys() {
+            if indices.contains_key(alias) || alias == name {
+                return Err(EsError::new(
+                    400,
+                    "invalid_alias_name_exception",
+                    format!(
+                        "Invalid alias name [{alias}]: an index or data stream exists with the same name as the alias"
+                    ),
+                ));
+            }
+        }
+    }
+    let uuid = random_id(16);
+    let meta = IndexMeta {
+        format: 1,
+        name: name.to_string(),
+        uuid: uuid.clone(),
+        creation_date: now_millis(),
+        primary_term: 0,
+        settings: settings.explicit().clone(),
+        mappings: mappings.to_json(),
+        aliases,
+    };
+    // Built under a hidden name and renamed into place: a crash leaves a directory the next
+    // start removes, never a half-made index.
+    let staging = engine.indices_dir.join(format!(".{uuid}.creating"));
+    let target = engine.indices_dir.join(&uuid);
+    let built = Index::create(&staging, meta).and_then(|()| {
+        fsync_dir(&staging)?;
+        std::fs::rename(&staging, &target)
+            .map_err(|e| crate::index::storage_error(&target, "creating", e))?;
+        fsync_dir(&engine.indices_dir)?;
+        Index::open(&target)
+    });
+    let index = match built {
+        Ok(index) => Arc::new(index),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(&target);
+            return Err(e);
+        }
+    };
+    engine
+        .indices
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), Arc::clone(&index));
+    tracing::info!("created index [{name}] ({uuid})");
+    Ok(index)
+}
+
+fn delete_index(
+    engine: &Engine,
+    expressions: &[String],
+    options: IndicesOptions,
+) -> Result<ActionResponse, EsError> {
+    if engine.options.destructive_requires_name
+        && expressions
+            .iter()
+            .any(|e| e == "_all" || e.contains('*') || e.starts_with('-'))
+    {
+        return Err(EsError::bad_request(
+            "Wildcard expressions or all indices are not allowed (set \
+             [action.destructive_requires_name] to false to allow them)",
+        ));
+    }
+    if expressions.is_empty() {
+        return Err(EsError::bad_request("an index name is required"));
+    }
+    let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let indices = engine.indices.read().unwrap_or_else(|e| e.into_inner());
+        let aliases = names::all_aliases(&indices);
+        for e in expressions {
+            if !e.contains('*') && aliases.contains(e) && !indices.contains_key(e) {
+                return Err(EsError::bad_request(format!(
+                    "The provided expression [{e}] matches an alias, specify the corresponding \
+                     concrete indices instead."
+                )));
+            }
+        }
+    }
+    let resolved = engine.resolve(expressions, options)?;
+    for index in resolved {
+        engine
+            .indices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&index.name);
+        let doomed = engine.indices_dir.join(format!(".{}.deleting", index.uuid));
+        std::fs::rename(index.dir(), &doomed)
+            .map_err(|e| crate::index::storage_error(index.dir(), "deleting", e))?;
+        fsync_dir(&engine.indices_dir)?;
+        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+            tracing::warn!(
+                "cannot remove [{}] yet: {e}; the next start will",
+                doomed.display()
+            );
+        }
+        tracing::info!("deleted index [{}] ({})", index.name, index.uuid);
+    }
+    Ok(acknowledged())
+}
+
+/// The index a write to `name` goes to: the index itself, or an alias's write index.
+fn write_target(engine: &Engine, name: &str) -> Result<Option<Arc<Index>>, EsError> {
+    if let Some(index) = engine.index(name) {
+        return Ok(Some(index));
+    }
+    let indices = engine.indices.read().unwrap_or_else(|e| e.into_inner());
+    let targets = names::alias_targets(&indices, name);
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let write_index: Vec<&String> = targets
+        .iter()
+        .filter(|t| {
+            indices[t.as_str()].state().meta.aliases[name]
+                .get("is_write_index")
+                .and_then(Value::as_bool)
+                == Some(true)
+        })
+        .collect();
+    let chosen = match (write_index.as_slice(), targets.as_slice()) {
+        ([one], _) => (*one).clone(),
+        ([], [only]) => only.clone(),
+        _ => {
+            return Err(EsError::bad_request(format!(
+                "no write index is defined for alias [{name}]. The write index may be \
+                 explicitly disabled using is_write_index=false or the alias points to multiple \
+                 indices without one being designated as a write index"
+            )));
+        }
+    };
+    Ok(indices.get(&chosen).cloned())
+}
+
+/// The write target, creating the index when `action.auto_create_index` allows.
+fn write_target_or_create(engine: &Engine, name: &str) -> Result<Arc<Index>, EsError> {
+    if let Some(index) = write_target(engine, name)? {
+        return Ok(index);
+    }
+    if !engine.options.auto_create_index.allows(name) {
+        return Err(EsError::new(
+            404,
+            "index_not_found_exception",
+            format!(
+                "no such index [{name}] and [action.auto_create_index] ([{name}]) doesn't match"
+            ),
+        ));
+    }
+    match create(engine, name, &json!({})) {
+        Ok(index) => Ok(index),
+        // Another request created it first.
+        Err(e) if e.error_type == "resource_already_exists_exception" => {
+            engine.index(name).ok_or_else(|| index_not_found(name))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn prepare(item: WriteItem) -> PreparedWrite {
+    let write = match item.write {
+        DocWrite::Index {
+            id: None, source, ..
+        } => DocWrite::Index {
+            id: Some(random_id(15)),
+            source,
+            // An auto-generated id always creates.
+            create: true,
+        },
+        other => other,
+    };
+    PreparedWrite {
+        write,
+        conditions: item.conditions,
+    }
+}
+
+fn outcome_json(index: &Index, outcome: &WriteOutcome) -> Value {
+    json!({
+        "_index": index.name,
+        "_id": outcome.id,
+        "_version": outcome.version,
+        "result": outcome.result,
+        "_shards": shards(index),
+        "_seq_no": outcome.seq_no,
+        "_primary_term": outcome.primary_term,
+    })
+}
+
+fn after_write(index: &Index, refresh: Refresh, seq_no: Option<u64>) -> Result<bool, EsError> {
+    match refresh {
+        Refresh::False => Ok(false),
+        Refresh::True => index.refresh_now().map(|()| true),
+        Refresh::WaitFor => {
+            if let Some(seq_no) = seq_no {
+                index.wait_for_refresh(seq_no)?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn write_one(
+    engine: &Engine,
+    item: WriteItem,
+    refresh: Refresh,
+    source_filter: &SourceFilter,
+) -> Result<ActionResponse, EsError> {
+    let index = write_target_or_create(engine, &item.index)?;
+    let is_update = matches!(item.write, DocWrite::Update { .. });
+    let retries = item.retry_on_conflict;
+    let mut attempt = 0;
+    let outcome = loop {
+        let prepared = prepare(item.clone());
+        let result = index.write(vec![prepared]).pop().unwrap_or_else(|| {
+            Err(EsError::new(
+                500,
+                "exception",
+                "the write produced no result",
+            ))
+        });
+        match result {
+            Err(e) if is_update && e.status == 409 && attempt < retries => attempt += 1,
+            other => break other?,
+        }
+    };
+    let written = outcome.result != "noop" && outcome.result != "not_found";
+    let forced = after_write(&index, refresh, written.then_some(outcome.seq_no))?;
+    let mut body = outcome_json(&index, &outcome);
+    if forced {
+        body["forced_refresh"] = json!(true);
+    }
+    if outcome.result == "noop" {
+        body["_shards"] = json!({"total": 0, "successful": 0, "failed": 0});
+    }
+    if is_update
+        && source_filter.enabled
+        && let Some(bytes) = &outcome.source
+    {
+        let doc: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        body["get"] = json!({
+            "_seq_no": outcome.seq_no,
+            "_primary_term": outcome.primary_term,
+            "found": true,
+            "_source": source::filter(&doc, &source_filter.includes, &source_filter.excludes),
+        });
+    }
+    Ok(ActionResponse::with_status(outcome.status, body))
+}
+
+fn item_error(
+    op: &str,
+    index: &str,
+    id: Option<&str>,
+    error: &EsError,
+    uuid: Option<&str>,
+) -> Value {
+    let mut err = json!({"type": error.error_type, "reason": error.reason});
+    if let Some(uuid) = uuid {
+        err["index_uuid"] = json!(uuid);
+        err["shard"] = json!("0");
+        err["index"] = json!(index);
+    }
+    let mut entry = Map::new();
+    entry.insert("_index".into(), json!(index));
+    if let Some(id) = id {
+        entry.insert("_id".into(), json!(id));
+    }
+    entry.insert("status".into(), json!(error.status));
+    entry.insert("error".into(), err);
+    json!({ op: entry })
+}
+
+/// A bulk item ready for its index: its position in the request and its operation name.
+type Queued = (usize, &'static str, PreparedWrite);
+/// Where an item's result goes: position, operation name and id.
+type Slot = (usize, &'static str, Option<String>);
+
+fn bulk(
+    engine: &Engine,
+    items: Vec<BulkItem>,
+    refresh: Refresh,
+) -> Result<ActionResponse, EsError> {
+    let started = Instant::now();
+    let mut responses: Vec<Option<Value>> = vec![None; items.len()];
+    // Items grouped by target index, in request order within each index.
+    let mut groups: BTreeMap<String, (Arc<Index>, Vec<Queued>)> = BTreeMap::new();
+    for (position, item) in items.into_iter().enumerate() {
+        match item {
+            BulkItem::Invalid {
+                op,
+                index,
+                id,
+                reason,
+            } => {
+                responses[position] = Some(item_error(
+                    op,
+                    &index,
+                    id.as_deref(),
+                    &EsError::new(400, "action_request_validation_exception", reason),
+                    None,
+                ));
+            }
+            BulkItem::Write(item) => {
+                let op = item.write.op_name();
+                let id = item.write.id().map(str::to_string);
+                let name = item.index.clone();
+                match write_target_or_create(engine, &name) {
+                    Ok(index) => {
+                        groups
+                            .entry(index.name.clone())
+                            .or_insert_with(|| (Arc::clone(&index), Vec::new()))
+                            .1
+                            .push((position, op, prepare(item)));
+                    }
+                    Err(e) => {
+                        responses[position] = Some(item_error(op, &name, id.as_deref(), &e, None));
+                    }
+                }
+            }
+        }
+    }
+    let mut touched = Vec::new();
+    for (_, (index, group)) in groups {
+        let (meta, writes): (Vec<Slot>, Vec<PreparedWrite>) = group
+            .into_iter()
+            .map(|(position, op, write)| {
+                ((position, op, write.write.id().map(str::to_string)), write)
+            })
+            .unzip();
+        let results = index.write(writes);
+        let mut max_seq_no = None;
+        for ((position, op, id), result) in meta.into_iter().zip(results) {
+            responses[position] = Some(match result {
+                Ok(outcome) => {
+                    if outcome.result != "noop" && outcome.result != "not_found" {
+                        max_seq_no = max_seq_no.max(Some(outcome.seq_no));
+                    }
+                    let mut entry = outcome_json(&index, &outcome);
+                    entry["status"] = json!(outcome.status);
+                    if outcome.result == "noop" {
+                        entry["_shards"] = json!({"total": 0, "successful": 0, "failed": 0});
+                    }
+                    json!({ op: entry })
+                }
+                Err(e) => item_error(op, &index.name, id.as_deref(), &e, Some(&index.uuid)),
+            });
+        }
+        touched.push((index, max_seq_no));
+    }
+    for (index, max_seq_no) in &touched {
+        after_write(index, refresh, *max_seq_no)?;
+    }
+    let items: Vec<Value> = responses
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let errors = items.iter().any(|item| {
+        item.as_object()
+            .and_then(|o| o.values().next())
+            .is_some_and(|entry| entry.get("error").is_some())
+    });
+    Ok(ActionResponse::ok(json!({
+        "errors": errors,
+        "took": started.elapsed().as_millis() as u64,
+        "items": items,
+    })))
+}
+
+/// The one index a read of `name` addresses (an index, or an alias of exactly one index).
+fn read_target(engine: &Engine, name: &str) -> Result<Arc<Index>, EsError> {
+    if let Some(index) = engine.index(name) {
+        return Ok(index);
+    }
+    let indices = engine.indices.read().unwrap_or_else(|e| e.into_inner());
+    match names::alias_targets(&indices, name).as_slice() {
+        [] => Err(index_not_found(name)),
+        [one] => indices
+            .get(one)
+            .cloned()
+            .ok_or_else(|| index_not_found(name)),
+        _ => Err(EsError::bad_request(format!(
+            "alias [{name}] has more than one index associated with it, can't execute a single \
+             index op"
+        ))),
+    }
+}
+
+fn doc_json(index: &Index, id: &str, record: &crate::DocRecord, filter: &SourceFilter) -> Value {
+    let mut body = json!({
+        "_index": index.name,
+        "_id": id,
+        "_version": record.version,
+        "_seq_no": record.seq_no,
+        "_primary_term": record.primary_term,
+        "found": true,
+    });
+    if filter.enabled {
+        let doc: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+        body["_source"] = source::filter(&doc, &filter.includes, &filter.excludes);
+    }
+    body
+}
+
+fn get(
+    engine: &Engine,
+    name: &str,
+    id: &str,
+    filter: &SourceFilter,
+    source_only: bool,
+    head: bool,
+) -> Result<ActionResponse, EsError> {
+    let index = read_target(engine, name)?;
+    let record = index.get(id)?;
+    match (record, source_only) {
+        (Some(record), false) => Ok(ActionResponse::ok(doc_json(&index, id, &record, filter))),
+        (Some(record), true) => {
+            let doc: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+            Ok(ActionResponse::ok(source::filter(
+                &doc,
+                &filter.includes,
+                &filter.excludes,
+            )))
+        }
+        (None, true) if !head => Err(EsError::new(
+            404,
+            "resource_not_found_exception",
+            format!("Document not found [{}]/[{id}]", index.name),
+        )),
+        (None, _) => Ok(ActionResponse::with_status(
+            404,
+            json!({"_index": index.name, "_id": id, "found": false}),
+        )),
+    }
+}
+
+fn mget(engine: &Engine, items: Vec<MgetItem>) -> Result<ActionResponse, EsError> {
+    let mut docs = Vec::with_capacity(items.len());
+    for item in items {
+        let entry = match read_target(engine, &item.index) {
+            Err(e) => json!({
+                "_index": item.index,
+                "_id": item.id,
+                "error": {"root_cause": [{"type": e.error_type, "reason": e.reason}], "type": e.error_type, "reason": e.reason},
+            }),
+            Ok(index) => match index.get(&item.id)? {
+                Some(record) => doc_json(&index, &item.id, &record, &item.source),
+                None => json!({"_index": index.name, "_id": item.id, "found": false}),
+            },
+        };
+        docs.push(entry);
+    }
+    Ok(ActionResponse::ok(json!({ "docs": docs })))
+}
+
+fn human_bytes(bytes: u64, unit: Option<&str>) -> String {
+    match unit {
+        Some("b") => bytes.to_string(),
+        Some("kb") => (bytes / 1024).to_string(),
+        Some("mb") => (bytes >> 20).to_string(),
+        Some("gb") => (bytes >> 30).to_string(),
+        _ => {
+            let b = bytes as f64;
+            if b >= (1u64 << 30) as f64 {
+                format!("{:.1}gb", b / (1u64 << 30) as f64)
+            } else if b >= (1u64 << 20) as f64 {
+                format!("{:.1}mb", b / (1u64 << 20) as f64)
+            } else if b >= 1024.0 {
+                format!("{:.1}kb", b / 1024.0)
+            } else {
+                format!("{bytes}b")
+            }
+        }
+    }
+}
+
+const CAT_INDICES_COLUMNS: &[&str] = &[
+    "health",
+    "status",
+    "index",
+    "uuid",
+    "pri",
+    "rep",
+    "docs.count",
+    "docs.deleted",
+    "store.size",
+    "pri.store.size",
+    "dataset.size",
+];
+
+fn cat_indices(
+    engine: &Engine,
+    expressions: &[String],
+    options: IndicesOptions,
+    as_json: bool,
+    headers: bool,
+    columns: &[String],
+    bytes_unit: Option<&str>,
+) -> Result<ActionResponse, EsError> {
+    let columns: Vec<String> = if columns.is_empty() {
+        CAT_INDICES_COLUMNS.iter().map(|c| c.to_string()).collect()
+    } else {
+        for c in columns {
+            if !CAT_INDICES_COLUMNS.contains(&c.as_str()) {
+                return Err(EsError::bad_request(format!(
+                    "Unknown column [{c}]: use one of {}",
+                    CAT_INDICES_COLUMNS.join(", ")
+                )));
+            }
+        }
+        columns.to_vec()
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for index in engine.resolve(expressions, options)? {
+        let (searchable, _) = index.doc_counts();
+        let size = human_bytes(index.size_in_bytes(), bytes_unit);
+        let state = index.state();
+        let row = columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "health" => health_of(&index).to_string(),
+                "status" => "open".to_string(),
+                "index" => index.name.clone(),
+                "uuid" => index.uuid.clone(),
+                "pri" => state.settings.get("index.number_of_shards"),
+                "rep" => state.settings.get("index.number_of_replicas"),
+                "docs.count" => searchable.to_string(),
+                "docs.deleted" => "0".to_string(),
+                _ => size.clone(),
+            })
+            .collect();
+        rows.push(row);
+    }
+    if as_json {
+        let body: Vec<Value> = rows
+            .iter()
+            .map(|row| {
+                Value::Object(
+                    columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| (c.clone(), json!(v)))
+                        .collect(),
+                )
+            })
+            .collect();
+        return Ok(ActionResponse::ok(Value::Array(body)));
+    }
+    let mut table = rows;
+    if headers {
+        table.insert(0, columns.clone());
+    }
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = String::new();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        text.push_str(line.join(" ").trim_end());
+        text.push('\n');
+    }
+    Ok(ActionResponse {
+        status: 200,
+        body: Value::Null,
+        text: Some(text),
+    })
+}
+
+fn string_or_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn update_aliases(engine: &Engine, body: &Value) -> Result<ActionResponse, EsError> {
+    let actions = body
+        .get("actions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            EsError::new(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: no actions specified;",
+            )
+        })?;
+    let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
+    // index name → its new alias map; applied only when every action is valid.
+    let mut changes: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let current = |changes: &BTreeMap<String, Map<String, Value>>, index: &Index| {
+        changes
+            .get(&index.name)
+            .cloned()
+            .unwrap_or_else(|| index.state().meta.aliases.clone())
+    };
+    for action in actions {
+        let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
+            return Err(EsError::bad_request("each alias action must be an object"));
+        };
+        let mut index_exprs = string_or_list(spec.get("index"));
+        index_exprs.extend(string_or_list(spec.get("indices")));
+        let mut aliases = string_or_list(spec.get("alias"));
+        aliases.extend(string_or_list(spec.get("aliases")));
+        if index_exprs.is_empty() {
+            return Err(EsError::new(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: One of [index] or [indices] is required;",
+            ));
+        }
+        let targets = engine.resolve(&index_exprs, IndicesOptions::default())?;
+        if targets.is_empty() {
+            return Err(index_not_found(&index_exprs.join(",")));
+        }
+        match kind.as_str() {
+            "add" => {
+                if aliases.is_empty() {
+                    return Err(EsError::new(
+                        400,
+                        "action_request_validation_exception",
+                        "Validation Failed: 1: One of [alias] or [aliases] is required;",
+                    ));
+                }
+                let mut definition = Map::new();
+                for key in [
+                    "filter",
+                    "routing",
+                    "index_routing",
+                    "search_routing",
+                    "is_write_index",
+                    "is_hidden",
+                ] {
+                    if let Some(v) = spec.get(key) {
+                        definition.insert(key.to_string(), v.clone());
+                    }
+                }
+                if definition.contains_key("filter") {
+                    return Err(EsError::bad_request(
+                        "filtered aliases are not supported yet: remove [filter]",
+                    ));
+                }
+                for alias in &aliases {
+                    validate_index_name(alias)?;
+                    if engine.index(alias).is_some() {
+                        return Err(EsError::new(
+                            400,
+                            "invalid_alias_name_exception",
+                            format!(
+                                "Invalid alias name [{alias}]: an index or data stream exists with the same name as the alias"
+                            ),
+                        ));
+                    }
+                    for index in &targets {
+                        let mut map = current(&changes, index);
+                        map.insert(alias.clone(), Value::Object(definition.clone()));
+                        changes.insert(index.name.clone(), map);
+                    }
+                }
+            }
+            "remove" => {
+                if aliases.is_empty() {
+                    return Err(EsError::new(
+                        400,
+                        "action_request_validation_exception",
+                        "Validation Failed: 1: One of [alias] or [aliases] is required;",
+                    ));
+                }
+                let must_exist = spec.get("must_exist").and_then(Value::as_bool);
+                let mut removed_any = false;
+                for index in &targets {
+                    let mut map = current(&changes, index);
+                    let before = map.len();
+                    map.retain(|name, _| !aliases.iter().any(|a| names::glob_match(a, name)));
+                    removed_any |= map.len() != before;
+                    changes.insert(index.name.clone(), map);
+                }
+                if !removed_any && must_exist != Some(false) {
+                    return Err(EsError::new(
+                        404,
+                        "aliases_not_found_exception",
+                        format!("aliases [{}] missing", aliases.join(",")),
+                    ));
+                }
+            }
+            "remove_index" => {
+                return Err(EsError::bad_request(
+                    "[remove_index] is not supported: delete the index with DELETE /{index}",
+                ));
+            }
+            other => {
+                return Err(EsError::bad_request(format!(
+                    "unknown alias action [{other}]: use add or remove"
+                )));
+            }
+        }
+    }
+    for (name, aliases) in changes {
+        if let Some(index) = engine.index(&name) {
+            index.update_meta(|state| {
+                let mut next = state.clone();
+                next.meta.aliases = aliases;
+                Ok(next)
+            })?;
+        }
+    }
+    Ok(ActionResponse::ok(
+        json!({"acknowledged": true, "errors": false}),
+    ))
+}
+
+fn get_aliases(
+    engine: &Engine,
+    expressions: &[String],
+    alias_names: &[String],
+    options: IndicesOptions,
+    exists: bool,
+) -> Result<ActionResponse, EsError> {
+    let resolved = engine.resolve(expressions, options)?;
+    let mut out = Map::new();
+    let mut found_any = false;
+    for index in resolved {
+        let aliases: Map<String, Value> = index
+            .state()
+            .meta
+            .aliases
+            .iter()
+            .filter(|(name, _)| {
+                alias_names.is_empty() || alias_names.iter().any(|a| names::glob_match(a, name))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        found_any |= !aliases.is_empty();
+        if alias_names.is_empty() || !aliases.is_empty() {
+            out.insert(index.name.clone(), json!({"aliases": aliases}));
+        }
+    }
+    if !alias_names.is_empty() && !found_any {
+        if exists {
+            return Ok(ActionResponse::with_status(404, json!({})));
+        }
+        return Ok(ActionResponse::with_status(
+            404,
+            json!({"error": format!("alias [{}] missing", alias_names.join(",")), "status": 404}),
+        ));
+    }
+    Ok(ActionResponse::ok(Value::Object(out)))
+}
+
+/// Health of the indices an expression names, for `_cluster/health`: `None` when a concrete
+/// name is missing.
+pub fn health(
+    engine: &Engine,
+    expressions: &[String],
+) -> Option<Vec<(String, &'static str, u64, u64)>> {
+    let options = IndicesOptions {
+        expand_hidden: true,
+        ..IndicesOptions::default()
+    };
+    let resolved = engine.resolve(expressions, options).ok()?;
+    Some(
+        resolved
+            .iter()
+            .map(|index| {
+                let state = index.state();
+                let shards = state
+                    .settings
+                    .get("index.number_of_shards")
+                    .parse()
+                    .unwrap_or(1);
+                let replicas = state
+                    .settings
+                    .get("index.number_of_replicas")
+                    .parse()
+                    .unwrap_or(0);
+                (index.name.clone(), health_of(index), shards, replicas)
+            })
+            .collect(),
+    )
+}

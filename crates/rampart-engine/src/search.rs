@@ -1,0 +1,477 @@
+//! `_search` and `_count` over the refreshed view of indices. This first cut answers the core
+//! queries (`match_all`, `match_none`, `term`, `terms`, `match`, `ids`, `bool`) with `from`,
+//! `size` and `_source` filtering; the full query DSL, sorting and aggregations are the search
+//! issue's. A query it does not know is refused with a `parsing_exception`, never ignored.
+
+use std::sync::Arc;
+
+use rampart_action::EsError;
+use serde_json::{Map, Value, json};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, Term};
+
+use crate::Index;
+use crate::mapping::{FieldKind, Mappings};
+
+fn parsing(reason: impl Into<String>) -> EsError {
+    EsError::new(400, "parsing_exception", reason)
+}
+
+/// Builds a tantivy query for one index (its mappings decide how values are typed).
+pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>, EsError> {
+    let Value::Object(map) = query else {
+        return Err(parsing("[query] must be an object"));
+    };
+    let mut entries = map.iter();
+    let (Some((kind, body)), None) = (entries.next(), entries.next()) else {
+        return Err(parsing(
+            "a query must hold exactly one query type, such as {\"match_all\": {}}",
+        ));
+    };
+    let mappings = index.state().mappings.clone();
+    match kind.as_str() {
+        "match_all" => Ok(Box::new(AllQuery)),
+        "match_none" => Ok(Box::new(EmptyQuery)),
+        "term" => {
+            let (field, value) = single_field(kind, body)?;
+            let value = match value {
+                Value::Object(o) => o
+                    .get("value")
+                    .cloned()
+                    .ok_or_else(|| parsing("[term] query requires a [value]"))?,
+                v => v,
+            };
+            Ok(term_query(index, &mappings, &field, &value)?)
+        }
+        "terms" => {
+            let Value::Object(o) = body else {
+                return Err(parsing("[terms] query must be an object"));
+            };
+            let (field, values) = o
+                .iter()
+                .find(|(k, _)| *k != "boost")
+                .ok_or_else(|| parsing("[terms] query requires a field"))?;
+            let Value::Array(values) = values else {
+                return Err(parsing(format!(
+                    "[terms] query on [{field}] requires an array"
+                )));
+            };
+            let mut terms = Vec::new();
+            for v in values {
+                if let Some(t) = term_for(index, &mappings, field, v)? {
+                    terms.push(t);
+                }
+            }
+            Ok(Box::new(TermSetQuery::new(terms)))
+        }
+        "ids" => {
+            let values = body
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or_else(|| parsing("[ids] query requires [values]"))?;
+            let terms = values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|id| Term::from_field_text(index.id_field(), id))
+                .collect::<Vec<_>>();
+            Ok(Box::new(TermSetQuery::new(terms)))
+        }
+        "match" => {
+            let (field, value) = single_field(kind, body)?;
+            let (text, operator) = match value {
+                Value::Object(o) => (
+                    o.get("query")
+                        .ok_or_else(|| parsing("[match] query requires [query]"))?
+                        .clone(),
+                    o.get("operator")
+                        .and_then(Value::as_str)
+                        .unwrap_or("or")
+                        .to_lowercase(),
+                ),
+                v => (v.clone(), "or".to_string()),
+            };
+            match mappings.field(&field).map(|f| f.kind) {
+                Some(FieldKind::Text) => {
+                    let text = match &text {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let mut tokenizer = index
+                        .search_index()
+                        .tokenizers()
+                        .get("default")
+                        .ok_or_else(|| EsError::new(500, "exception", "no default tokenizer"))?;
+                    let mut stream = tokenizer.token_stream(&text);
+                    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                    let occur = if operator == "and" {
+                        Occur::Must
+                    } else {
+                        Occur::Should
+                    };
+                    while stream.advance() {
+                        let mut term = Term::from_field_json_path(index.text_field(), &field, true);
+                        term.append_type_and_str(&stream.token().text);
+                        clauses.push((
+                            occur,
+                            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                        ));
+                    }
+                    if clauses.is_empty() {
+                        return Ok(Box::new(EmptyQuery));
+                    }
+                    Ok(Box::new(BooleanQuery::new(clauses)))
+                }
+                _ => term_query(index, &mappings, &field, &text),
+            }
+        }
+        "bool" => {
+            let Value::Object(o) = body else {
+                return Err(parsing("[bool] query must be an object"));
+            };
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut positive = false;
+            for (key, value) in o {
+                let occur = match key.as_str() {
+                    "must" | "filter" => Occur::Must,
+                    "should" => Occur::Should,
+                    "must_not" => Occur::MustNot,
+                    "boost" | "minimum_should_match" | "_name" => continue,
+                    other => {
+                        return Err(parsing(format!("[bool] query does not support [{other}]")));
+                    }
+                };
+                let items = match value {
+                    Value::Array(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                for item in &items {
+                    positive |= occur != Occur::MustNot;
+                    clauses.push((occur, build_query(index, item)?));
+                }
+            }
+            if !positive {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Ok(Box::new(BooleanQuery::new(clauses)))
+        }
+        other => Err(parsing(format!(
+            "unknown query [{other}]: this version of Rampart answers match_all, match_none, \
+             term, terms, ids, match and bool"
+        ))),
+    }
+}
+
+fn single_field(kind: &str, body: &Value) -> Result<(String, Value), EsError> {
+    let Value::Object(o) = body else {
+        return Err(parsing(format!("[{kind}] query must be an object")));
+    };
+    let mut fields = o.iter();
+    match (fields.next(), fields.next()) {
+        (Some((field, value)), None) => Ok((field.clone(), value.clone())),
+        _ => Err(parsing(format!(
+            "[{kind}] query doesn't support multiple fields, found [{}]",
+            o.keys().cloned().collect::<Vec<_>>().join("] and [")
+        ))),
+    }
+}
+
+fn term_query(
+    index: &Index,
+    mappings: &Mappings,
+    field: &str,
+    value: &Value,
+) -> Result<Box<dyn Query>, EsError> {
+    Ok(match term_for(index, mappings, field, value)? {
+        Some(term) => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        None => Box::new(EmptyQuery),
+    })
+}
+
+/// The indexed term for a value of a field, typed by its mapping; `None` when the field is
+/// unmapped (nothing can match).
+fn term_for(
+    index: &Index,
+    mappings: &Mappings,
+    path: &str,
+    value: &Value,
+) -> Result<Option<Term>, EsError> {
+    if path == "_id" {
+        return Ok(value
+            .as_str()
+            .map(|id| Term::from_field_text(index.id_field(), id)));
+    }
+    let Some(field) = mappings.field(path) else {
+        return Ok(None);
+    };
+    let bad = || {
+        EsError::new(
+            400,
+            "query_shard_exception",
+            format!(
+                "failed to create query: [{value}] is not a valid value for field [{path}] of type [{}]",
+                field.kind.name()
+            ),
+        )
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let kw = || Term::from_field_json_path(index.keyword_field(), path, true);
+    let term = match field.kind {
+        FieldKind::Text => {
+            let mut t = Term::from_field_json_path(index.text_field(), path, true);
+            t.append_type_and_str(&text(value));
+            t
+        }
+        FieldKind::Keyword => {
+            let mut t = kw();
+            t.append_type_and_str(&text(value));
+            t
+        }
+        FieldKind::Long | FieldKind::Integer | FieldKind::Short | FieldKind::Byte => {
+            let n = value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(bad)?;
+            let mut t = kw();
+            t.append_type_and_fast_value(n);
+            t
+        }
+        FieldKind::Double | FieldKind::Float | FieldKind::HalfFloat => {
+            let f = value
+                .as_f64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(bad)?;
+            let mut t = kw();
+            // Whole numbers in a JSON field are indexed as integers.
+            if f.fract() == 0.0 && f.abs() < 9e15 {
+                t.append_type_and_fast_value(f as i64);
+            } else {
+                t.append_type_and_fast_value(f);
+            }
+            t
+        }
+        FieldKind::Boolean => {
+            let b = match value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s == "true" => true,
+                Value::String(s) if s == "false" => false,
+                _ => return Err(bad()),
+            };
+            let mut t = kw();
+            t.append_type_and_fast_value(b);
+            t
+        }
+        FieldKind::Date => {
+            let format = field
+                .date_format
+                .clone()
+                .unwrap_or_else(crate::date::DateFormat::default_format);
+            let ms = match value {
+                Value::String(s) => format.parse_str(s),
+                Value::Number(n) => n.as_f64().and_then(|f| format.parse_number(f)),
+                _ => None,
+            }
+            .ok_or_else(bad)?;
+            let mut t = kw();
+            t.append_type_and_fast_value(
+                DateTime::from_timestamp_millis(ms)
+                    .truncate(tantivy::schema::DATE_TIME_PRECISION_INDEXED),
+            );
+            t
+        }
+        FieldKind::Ip => {
+            let ip: std::net::IpAddr = value
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(bad)?;
+            let canonical = match ip {
+                std::net::IpAddr::V6(v6) => v6.to_canonical(),
+                v4 => v4,
+            };
+            let mut t = kw();
+            t.append_type_and_str(&canonical.to_string());
+            t
+        }
+        FieldKind::Object => return Ok(None),
+    };
+    Ok(Some(term))
+}
+
+pub(crate) struct SearchRequest {
+    pub query: Value,
+    pub from: usize,
+    pub size: usize,
+    pub source_includes: Vec<String>,
+    pub source_excludes: Vec<String>,
+    pub source_enabled: bool,
+    pub track_total_hits: bool,
+}
+
+fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
+    let empty = Map::new();
+    let map = match body {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        _ => return Err(parsing("the search body must be a JSON object")),
+    };
+    let mut request = SearchRequest {
+        query: json!({"match_all": {}}),
+        from: 0,
+        size: 10,
+        source_includes: Vec::new(),
+        source_excludes: Vec::new(),
+        source_enabled: true,
+        track_total_hits: true,
+    };
+    for (key, value) in map {
+        match key.as_str() {
+            "query" => request.query = value.clone(),
+            "from" => {
+                request.from = value
+                    .as_u64()
+                    .ok_or_else(|| parsing("[from] must be a non-negative integer"))?
+                    as usize;
+            }
+            "size" => {
+                request.size = value
+                    .as_u64()
+                    .ok_or_else(|| parsing("[size] must be a non-negative integer"))?
+                    as usize;
+            }
+            "_source" => match value {
+                Value::Bool(b) => request.source_enabled = *b,
+                Value::Object(o) => {
+                    request.source_includes =
+                        o.get("includes").map(string_list).unwrap_or_default();
+                    request.source_excludes =
+                        o.get("excludes").map(string_list).unwrap_or_default();
+                }
+                other => request.source_includes = string_list(other),
+            },
+            "track_total_hits" => request.track_total_hits = value != &json!(false),
+            "timeout" | "version" | "seq_no_primary_term" => {}
+            other => {
+                return Err(parsing(format!(
+                    "[{other}] is not supported in a search body by this version of Rampart"
+                )));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// Runs a search over several indices, merging by score.
+pub(crate) fn search(
+    indices: &[Arc<Index>],
+    request: &SearchRequest,
+    max_window: u64,
+) -> Result<Value, EsError> {
+    if (request.from + request.size) as u64 > max_window {
+        return Err(EsError::bad_request(format!(
+            "Result window is too large, from + size must be less than or equal to: \
+             [{max_window}] but was [{}]. See the scroll api for a more efficient way to request \
+             large data sets. This limit can be set by changing the [index.max_result_window] \
+             index level setting.",
+            request.from + request.size
+        )));
+    }
+    let wanted = request.from + request.size;
+    let mut total = 0usize;
+    let mut hits: Vec<(f32, usize, tantivy::DocAddress)> = Vec::new();
+    let mut searchers = Vec::new();
+    for (i, index) in indices.iter().enumerate() {
+        let query = build_query(index, &request.query)?;
+        let searcher = index.searcher();
+        let (count, top) = searcher
+            .search(
+                &query,
+                &(Count, TopDocs::with_limit(wanted.max(1)).order_by_score()),
+            )
+            .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
+        total += count;
+        hits.extend(top.into_iter().map(|(score, addr)| (score, i, addr)));
+        searchers.push(searcher);
+    }
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let max_score = hits.first().map(|h| h.0);
+    let mut out = Vec::new();
+    for (score, i, addr) in hits.into_iter().skip(request.from).take(request.size) {
+        let index = &indices[i];
+        let id = doc_id(&searchers[i], index, addr)?;
+        let mut hit = json!({"_index": index.name, "_id": id, "_score": score});
+        if request.source_enabled
+            && let Some(record) = index.get(&id)?
+        {
+            let source: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+            hit["_source"] =
+                crate::source::filter(&source, &request.source_includes, &request.source_excludes);
+        }
+        out.push(hit);
+    }
+    let mut hits_json = json!({
+        "total": {"value": total, "relation": "eq"},
+        "max_score": max_score,
+        "hits": out,
+    });
+    if !request.track_total_hits {
+        hits_json.as_object_mut().map(|o| o.remove("total"));
+    }
+    Ok(json!({
+        "took": 0,
+        "timed_out": false,
+        "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0},
+        "hits": hits_json,
+    }))
+}
+
+pub(crate) fn count(indices: &[Arc<Index>], query: &Value) -> Result<Value, EsError> {
+    let mut total = 0usize;
+    for index in indices {
+        let q = build_query(index, query)?;
+        total += index
+            .searcher()
+            .search(&q, &Count)
+            .map_err(|e| EsError::new(500, "exception", format!("count failed: {e}")))?;
+    }
+    Ok(json!({
+        "count": total,
+        "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0},
+    }))
+}
+
+fn doc_id(
+    searcher: &tantivy::Searcher,
+    index: &Index,
+    addr: tantivy::DocAddress,
+) -> Result<String, EsError> {
+    let reader = searcher.segment_reader(addr.segment_ord);
+    let column = reader
+        .fast_fields()
+        .str("_id")
+        .map_err(|e| EsError::new(500, "exception", format!("reading _id failed: {e}")))?
+        .ok_or_else(|| EsError::new(500, "exception", "the _id column is missing"))?;
+    let mut id = String::new();
+    let ord = column
+        .term_ords(addr.doc_id)
+        .next()
+        .ok_or_else(|| EsError::new(500, "exception", format!("no _id in [{}]", index.name)))?;
+    column
+        .ord_to_str(ord, &mut id)
+        .map_err(|e| EsError::new(500, "exception", format!("reading _id failed: {e}")))?;
+    Ok(id)
+}
