@@ -220,6 +220,16 @@ assert templates[0]["name"] == "logs", templates
 es.indices.delete_index_template(name="logs")
 assert not es.indices.exists_index_template(name="logs")
 
+# --- async durability: acknowledged at once, synced on an interval and before a refresh ----
+es.indices.create(index="fast", settings={"translog": {"durability": "async",
+                                                       "sync_interval": "1s"}})
+for i in range(20):
+    es.index(index="fast", id=str(i), document={"i": i})
+es.indices.refresh(index="fast")
+assert es.count(index="fast")["count"] == 20
+fails(400, "illegal_argument_exception", es.indices.put_settings, index="fast",
+      settings={"index": {"translog": {"durability": "sometimes"}}})
+
 # --- deletion ------------------------------------------------------------------------------
 info = fails(400, "illegal_argument_exception", es.indices.delete, index="logs-*")
 assert "Wildcard expressions" in info["error"]["reason"], info

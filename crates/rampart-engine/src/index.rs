@@ -333,9 +333,11 @@ impl Index {
 
         let (schema, fields) = search_schema();
         let search_dir = dir.join("search");
+        let mut rebuild = false;
         let search = match open_search_index(&search_dir, &schema) {
             Ok(index) => index,
             Err(e) => {
+                rebuild = true;
                 // The search index is derived: rebuild it rather than refuse to start.
                 tracing::warn!(
                     "the search index [{}] cannot be opened ({e}); rebuilding it from the document store",
@@ -346,13 +348,15 @@ impl Index {
                     .map_err(|e| storage_error(&search_dir, "creating the search index", e))?
             }
         };
-        let committed_seq_no: i64 = search
+        let committed: Option<i64> = search
             .load_metas()
             .ok()
             .and_then(|m| m.payload)
             .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-            .and_then(|v| v["max_seq_no"].as_i64())
-            .unwrap_or(-1);
+            .and_then(|v| v["max_seq_no"].as_i64());
+        // No commit of ours: a new, lost or damaged search index.
+        rebuild |= committed.is_none();
+        let committed_seq_no = committed.unwrap_or(-1);
         let writer = search
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(|e| storage_error(&search_dir, "opening a writer on", e))?;
@@ -383,7 +387,13 @@ impl Index {
             }),
             refreshed: Condvar::new(),
         };
-        index.recover(committed_seq_no)?;
+        // The recovery log is trimmed once search has committed it, so a search index that
+        // had to be recreated is rebuilt from every stored document.
+        index.recover(if rebuild {
+            None
+        } else {
+            Some(committed_seq_no)
+        })?;
         Ok(index)
     }
 
@@ -396,8 +406,8 @@ impl Index {
     }
 
     /// Replays into the search index every write after `committed` (the search commit's
-    /// `_seq_no`), then commits it.
-    fn recover(&self, committed: i64) -> Result<(), EsError> {
+    /// `_seq_no`), or every stored document when `None`, then commits it.
+    fn recover(&self, committed: Option<i64>) -> Result<(), EsError> {
         let store = self.store_path();
         let read = self
             .db
@@ -409,14 +419,27 @@ impl Index {
         let docs = read
             .open_table(DOCS)
             .map_err(|e| storage_error(&store, "reading", e))?;
-        let from = u64::try_from(committed + 1).unwrap_or(0);
         let mut ids = BTreeSet::new();
-        for entry in ops
-            .range(from..)
-            .map_err(|e| storage_error(&store, "reading", e))?
-        {
-            let (_, id) = entry.map_err(|e| storage_error(&store, "reading", e))?;
-            ids.insert(id.value().to_string());
+        match committed {
+            Some(committed) => {
+                let from = u64::try_from(committed + 1).unwrap_or(0);
+                for entry in ops
+                    .range(from..)
+                    .map_err(|e| storage_error(&store, "reading", e))?
+                {
+                    let (_, id) = entry.map_err(|e| storage_error(&store, "reading", e))?;
+                    ids.insert(id.value().to_string());
+                }
+            }
+            None => {
+                for entry in docs
+                    .iter()
+                    .map_err(|e| storage_error(&store, "reading", e))?
+                {
+                    let (id, _) = entry.map_err(|e| storage_error(&store, "reading", e))?;
+                    ids.insert(id.value().to_string());
+                }
+            }
         }
         if ids.is_empty() {
             return Ok(());
@@ -697,6 +720,9 @@ impl Index {
             if target <= lock(&self.refresh).searchable {
                 return Ok(());
             }
+            // Search must never hold a write the store could still lose (`translog.durability:
+            // async`): that write's `_seq_no` would be given out again after a crash.
+            self.sync_locked(&mut writer)?;
             let mut prepared = writer
                 .tantivy
                 .prepare_commit()
@@ -798,8 +824,12 @@ impl Index {
 
     /// Makes non-durable commits durable (`translog.durability: async`).
     pub fn sync(&self) -> Result<(), EsError> {
-        let store = self.store_path();
         let mut writer = lock(&self.writer);
+        self.sync_locked(&mut writer)
+    }
+
+    fn sync_locked(&self, writer: &mut Writer) -> Result<(), EsError> {
+        let store = self.store_path();
         if !writer.unsynced {
             return Ok(());
         }

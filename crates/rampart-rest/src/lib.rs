@@ -89,4 +89,23 @@ pub mod fuzzing {
         let (path, query) = crate::server::parse_target(&uri);
         let _ = crate::routes::Routes::new().route(&method, &path, &query, &[]);
     }
+
+    /// Parses a `_bulk` body; every item it accepts must name an index and, but for an
+    /// auto-generated id, an id.
+    pub fn bulk_body(body: &[u8]) {
+        if let Ok(items) = crate::data_routes::parse_bulk(Some("default"), body) {
+            assert!(!items.is_empty(), "an accepted bulk body has items");
+            for item in items {
+                if let rampart_action::data::BulkItem::Write(write) = item {
+                    assert!(!write.index.is_empty(), "an item without an index");
+                    if write.write.op_name() != "index" && write.write.op_name() != "create" {
+                        assert!(
+                            write.write.id().is_some(),
+                            "an update or delete without an id"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
