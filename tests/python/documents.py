@@ -101,6 +101,12 @@ fails(400, "mapper_parsing_exception", es.index, index="orders", id="bad",
       document={"placed": "yesterday"})
 assert not es.exists(index="orders", id="bad")
 
+deep = {"leaf": 1}
+for _ in range(25):
+    deep = {"level": deep}
+info = fails(400, "illegal_argument_exception", es.index, index="deep", id="1", document=deep)
+assert "Limit of mapping depth [20]" in info["error"]["reason"], info
+
 r = es.index(index="orders", document={"customer": "auto"})
 assert r["result"] == "created" and len(r["_id"]) == 20, r
 
@@ -180,6 +186,13 @@ fails(400, "illegal_argument_exception", es.search, index="helpers", from_=9995,
 cat = es.cat.indices(index="helpers", format="json")
 assert cat[0]["index"] == "helpers" and cat[0]["docs.count"] == "500", cat
 assert cat[0]["health"] == "yellow" and cat[0]["pri"] == "1", cat
+ranked = es.cat.indices(format="json", s="docs.count:desc", h="index,docs.count")
+assert ranked[0] == {"index": "helpers", "docs.count": "500"}, ranked
+counts = [int(row["docs.count"]) for row in ranked]
+assert counts == sorted(counts, reverse=True), ranked
+green = es.cat.indices(format="json", health="green", h="index")
+assert {"index": "orders"} in green and {"index": "helpers"} not in green, green
+fails(400, "illegal_argument_exception", es.cat.indices, h="index,bogus")
 text = es.cat.indices(v=True)
 assert text.splitlines()[0].split()[:3] == ["health", "status", "index"], text
 assert any(line.split()[2] == "orders" for line in text.splitlines()[1:]), text

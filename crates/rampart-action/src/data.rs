@@ -138,6 +138,25 @@ pub struct MgetItem {
     pub source: SourceFilter,
 }
 
+/// `GET /_cat/indices`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatIndicesRequest {
+    pub indices: Vec<String>,
+    pub options: IndicesOptions,
+    /// `format=json` rather than a text table.
+    pub json: bool,
+    /// `v`: a header line.
+    pub headers: bool,
+    /// `h`: the columns, all when empty.
+    pub columns: Vec<String>,
+    /// `bytes`: `b`, `kb`, `mb`, `gb`, or human-readable when `None`.
+    pub bytes_unit: Option<String>,
+    /// `s`: sort keys, each `column` or `column:desc`.
+    pub sort: Vec<String>,
+    /// `health`: only indices of this health.
+    pub health: Option<String>,
+}
+
 /// Index and document operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataRequest {
@@ -181,14 +200,7 @@ pub enum DataRequest {
         indices: Vec<String>,
         options: IndicesOptions,
     },
-    CatIndices {
-        indices: Vec<String>,
-        options: IndicesOptions,
-        json: bool,
-        headers: bool,
-        columns: Vec<String>,
-        bytes_unit: Option<String>,
-    },
+    CatIndices(CatIndicesRequest),
     UpdateAliases {
         /// Every index the actions name, for authorization.
         indices: Vec<String>,
@@ -252,7 +264,7 @@ impl DataRequest {
             DataRequest::GetIndex { .. } | DataRequest::IndexExists { .. } => "indices:admin/get",
             DataRequest::GetMapping { .. } => "indices:admin/mappings/get",
             DataRequest::PutMapping { .. } => "indices:admin/mapping/put",
-            DataRequest::GetSettings { .. } | DataRequest::CatIndices { .. } => {
+            DataRequest::GetSettings { .. } | DataRequest::CatIndices(_) => {
                 "indices:monitor/settings/get"
             }
             DataRequest::PutSettings { .. } => "indices:admin/settings/update",
@@ -288,7 +300,7 @@ impl DataRequest {
             | DataRequest::GetSettings { indices, .. }
             | DataRequest::PutSettings { indices, .. }
             | DataRequest::Refresh { indices, .. }
-            | DataRequest::CatIndices { indices, .. }
+            | DataRequest::CatIndices(CatIndicesRequest { indices, .. })
             | DataRequest::UpdateAliases { indices, .. }
             | DataRequest::GetAliases { indices, .. }
             | DataRequest::Bulk { indices, .. }

@@ -6,7 +6,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use rampart_action::data::{
-    BulkItem, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter, WriteItem,
+    BulkItem, CatIndicesRequest, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter,
+    WriteItem,
 };
 use rampart_action::{ActionResponse, DataRequest, EsError};
 use serde_json::{Map, Value, json};
@@ -179,22 +180,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
                 json!({"_shards": {"total": n, "successful": n, "failed": 0}}),
             ))
         }
-        DataRequest::CatIndices {
-            indices,
-            options,
-            json: as_json,
-            headers,
-            columns,
-            bytes_unit,
-        } => cat_indices(
-            engine,
-            &indices,
-            options,
-            as_json,
-            headers,
-            &columns,
-            bytes_unit.as_deref(),
-        ),
+        DataRequest::CatIndices(request) => cat_indices(engine, &request),
         DataRequest::UpdateAliases { body, .. } => update_aliases(engine, &body),
         DataRequest::GetAliases {
             indices,
@@ -869,15 +855,9 @@ const CAT_INDICES_COLUMNS: &[&str] = &[
     "dataset.size",
 ];
 
-fn cat_indices(
-    engine: &Engine,
-    expressions: &[String],
-    options: IndicesOptions,
-    as_json: bool,
-    headers: bool,
-    columns: &[String],
-    bytes_unit: Option<&str>,
-) -> Result<ActionResponse, EsError> {
+fn cat_indices(engine: &Engine, request: &CatIndicesRequest) -> Result<ActionResponse, EsError> {
+    let columns = &request.columns;
+    let bytes_unit = request.bytes_unit.as_deref();
     let columns: Vec<String> = if columns.is_empty() {
         CAT_INDICES_COLUMNS.iter().map(|c| c.to_string()).collect()
     } else {
@@ -892,13 +872,34 @@ fn cat_indices(
         columns.to_vec()
     };
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for index in engine.resolve(expressions, options)? {
+    let mut sort_keys = Vec::new();
+    for key in &request.sort {
+        let (column, descending) = match key.split_once(':') {
+            Some((c, "desc")) => (c, true),
+            Some((c, "asc")) | Some((c, "")) => (c, false),
+            Some((_, other)) => {
+                return Err(EsError::bad_request(format!(
+                    "invalid sort order [{other}] in [s={key}]: use asc or desc"
+                )));
+            }
+            None => (key.as_str(), false),
+        };
+        let position = CAT_INDICES_COLUMNS
+            .iter()
+            .position(|c| *c == column)
+            .ok_or_else(|| {
+                EsError::bad_request(format!("Unable to sort by unknown column [{column}]"))
+            })?;
+        sort_keys.push((position, descending));
+    }
+    let mut all_rows: Vec<Vec<String>> = Vec::new();
+    for index in engine.resolve(&request.indices, request.options)? {
         let (searchable, _) = index.doc_counts();
         let size = human_bytes(index.size_in_bytes(), bytes_unit);
         let state = index.state();
-        let row = columns
+        let row = CAT_INDICES_COLUMNS
             .iter()
-            .map(|c| match c.as_str() {
+            .map(|c| match *c {
                 "health" => health_of(&index).to_string(),
                 "status" => "open".to_string(),
                 "index" => index.name.clone(),
@@ -910,9 +911,33 @@ fn cat_indices(
                 _ => size.clone(),
             })
             .collect();
-        rows.push(row);
+        all_rows.push(row);
     }
-    if as_json {
+    if let Some(health) = &request.health {
+        all_rows.retain(|row| &row[0] == health);
+    }
+    all_rows.sort_by(|a, b| {
+        for (position, descending) in &sort_keys {
+            let (x, y) = (&a[*position], &b[*position]);
+            let order = match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => x.cmp(y),
+            };
+            let order = if *descending { order.reverse() } else { order };
+            if order != std::cmp::Ordering::Equal {
+                return order;
+            }
+        }
+        a[2].cmp(&b[2])
+    });
+    let positions: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| CAT_INDICES_COLUMNS.iter().position(|k| k == c))
+        .collect();
+    for row in all_rows {
+        rows.push(positions.iter().map(|p| row[*p].clone()).collect());
+    }
+    if request.json {
         let body: Vec<Value> = rows
             .iter()
             .map(|row| {
@@ -928,7 +953,7 @@ fn cat_indices(
         return Ok(ActionResponse::ok(Value::Array(body)));
     }
     let mut table = rows;
-    if headers {
+    if request.headers {
         table.insert(0, columns.clone());
     }
     let widths: Vec<usize> = (0..columns.len())

@@ -3,8 +3,8 @@
 
 use hyper::Method;
 use rampart_action::data::{
-    BulkItem, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter, VersionType,
-    WriteConditions, WriteItem,
+    BulkItem, CatIndicesRequest, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter,
+    VersionType, WriteConditions, WriteItem,
 };
 use rampart_action::{ActionRequest, DataRequest, EsError};
 use serde_json::{Map, Value, json};
@@ -789,7 +789,12 @@ fn cat_indices(
         Some(u @ ("b" | "kb" | "mb" | "gb")) => Some(u.to_string()),
         Some(other) => return Err(invalid_value("bytes", other, "b, kb, mb or gb")),
     };
-    data(DataRequest::CatIndices {
+    let health = match param(query, "health") {
+        None => None,
+        Some(h @ ("green" | "yellow" | "red")) => Some(h.to_string()),
+        Some(other) => return Err(invalid_value("health", other, "green, yellow or red")),
+    };
+    data(DataRequest::CatIndices(CatIndicesRequest {
         indices: indices(params),
         options: IndicesOptions {
             expand_hidden: param(query, "expand_wildcards")
@@ -800,7 +805,9 @@ fn cat_indices(
         headers: flag(query, "v", false)?,
         columns: param(query, "h").map(list).unwrap_or_default(),
         bytes_unit,
-    })
+        sort: param(query, "s").map(list).unwrap_or_default(),
+        health,
+    }))
 }
 
 fn put_template(
