@@ -173,3 +173,63 @@ fn api_keys_through_the_official_client() {
             .contains("unable to authenticate with provided credentials")
     );
 }
+
+#[test]
+fn the_official_client_gets_refreshes_and_invalidates_tokens() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("tokens.py"))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
+#[test]
+fn tokens_expire_after_the_configured_timeout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Any xpack.security.* setting turns first-start auto-configuration off, so configure
+    // first and shorten the timeout on the second start.
+    let first = Node::start(dir.path(), &[], &[]);
+    let elastic = format!("elastic:{}", first.printed_password());
+    assert!(first.stop().success());
+    let node = Node::start(dir.path(), &["xpack.security.authc.token.timeout=2s"], &[]);
+    let granted = request(
+        "POST",
+        &node,
+        &elastic,
+        "/_security/oauth2/token",
+        r#"{"grant_type":"client_credentials"}"#,
+    );
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.json()["expires_in"], 2);
+    let token = granted.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let ca = node.ca();
+    let with_token = || {
+        curl(&[
+            "--cacert",
+            ca.to_str().expect("utf8"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &node.url("/_security/_authenticate"),
+        ])
+    };
+    assert_eq!(with_token().status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let expired = with_token();
+    assert_eq!(expired.status, 401, "{}", expired.body);
+    assert!(
+        expired
+            .header("www-authenticate")
+            .is_some_and(|h| h.contains("Basic")),
+        "{:?}",
+        expired.body
+    );
+    assert!(!expired.body.contains(&token), "the token is never echoed");
+}

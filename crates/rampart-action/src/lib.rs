@@ -56,6 +56,26 @@ pub struct CreateApiKeyRequest {
     pub metadata: Value,
 }
 
+/// The grant of `POST /_security/oauth2/token`.
+#[derive(Debug, Clone)]
+pub enum TokenGrant {
+    /// A token for another user, proven by that user's password.
+    Password { username: String, password: Secret },
+    /// A token for the caller, without a refresh token.
+    ClientCredentials,
+    /// A new pair for a refresh token (used once).
+    RefreshToken { refresh_token: Secret },
+}
+
+/// `DELETE /_security/oauth2/token`: which tokens to invalidate.
+#[derive(Debug, Clone, Default)]
+pub struct InvalidateTokens {
+    pub token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    pub realm_name: Option<String>,
+    pub username: Option<String>,
+}
+
 /// Which API keys a get or invalidate request means.
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeySelector {
@@ -102,6 +122,10 @@ pub enum ActionRequest {
         realms: Vec<String>,
         usernames: Vec<String>,
     },
+    /// `POST /_security/oauth2/token`.
+    CreateToken(TokenGrant),
+    /// `DELETE /_security/oauth2/token`.
+    InvalidateTokens(InvalidateTokens),
     /// Index and document operations, executed by the engine.
     Data(DataRequest),
 }
@@ -178,6 +202,8 @@ impl ActionRequest {
             ActionRequest::ClearRealmCache { .. } => {
                 "cluster:admin/xpack/security/realm/cache/clear"
             }
+            ActionRequest::CreateToken(_) => "cluster:admin/xpack/security/token/create",
+            ActionRequest::InvalidateTokens(_) => "cluster:admin/xpack/security/token/invalidate",
             ActionRequest::Data(request) => request.name(),
         }
     }
@@ -199,7 +225,9 @@ impl ActionRequest {
             | ActionRequest::CreateApiKey(_)
             | ActionRequest::GetApiKeys(_)
             | ActionRequest::InvalidateApiKeys(_)
-            | ActionRequest::ClearRealmCache { .. } => &[],
+            | ActionRequest::ClearRealmCache { .. }
+            | ActionRequest::CreateToken(_)
+            | ActionRequest::InvalidateTokens(_) => &[],
         }
     }
 }

@@ -256,6 +256,16 @@ pub fn registry() -> &'static [SettingDef] {
             Kind::String,
             Some("no-referrer"),
         );
+        add(
+            "xpack.security.authc.token.enabled",
+            Kind::Bool,
+            Some("true"),
+        );
+        add(
+            "xpack.security.authc.token.timeout",
+            Kind::Time,
+            Some("20m"),
+        );
         // Rampart extension: failed-login throttling (see the README).
         add(
             "rampart.security.authc.throttle.enabled",

@@ -14,7 +14,8 @@ pub mod keystore;
 pub mod network;
 pub mod pipeline;
 pub mod state;
-pub mod users;
+pub mod tokens;
+mod users;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -290,11 +291,30 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         let api_keys = Arc::new(
             rampart_security::ApiKeyStore::open(&home.data.join("_security")).map_err(failure)?,
         );
-        Some(Arc::new(
+        let mut authenticator =
             Authenticator::new(Arc::new(reserved), Some(file_realm), Some(native_realm))
                 .map_err(failure)?
-                .with_api_keys(api_keys),
-        ))
+                .with_api_keys(api_keys);
+        if settings.get_bool("xpack.security.authc.token.enabled") {
+            let timeout = parse_time_value(
+                &settings
+                    .get("xpack.security.authc.token.timeout")
+                    .unwrap_or_default(),
+            )
+            .map_err(config_error)?;
+            // Elasticsearch's bounds for the setting.
+            if timeout < std::time::Duration::from_secs(1)
+                || timeout > std::time::Duration::from_secs(3600)
+            {
+                return Err(config_error(
+                    "[xpack.security.authc.token.timeout] must be between 1s and 1h",
+                ));
+            }
+            let tokens = rampart_security::TokenStore::open(&home.data.join("_security"), timeout)
+                .map_err(failure)?;
+            authenticator = authenticator.with_tokens(Arc::new(tokens));
+        }
+        Some(Arc::new(authenticator))
     } else {
         None
     };

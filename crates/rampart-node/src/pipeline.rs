@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use rampart_action::{ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus};
+use rampart_action::{
+    ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus, TokenGrant,
+};
 use rampart_rest::{ActionHandler, RequestContext};
 use rampart_security::{
     AuthcError, Authentication, Authenticator, Credentials, Throttle, authorize,
 };
 
-use crate::{api_keys, users};
+use crate::{api_keys, tokens, users};
 use serde_json::json;
 
 /// The Elasticsearch REST API version Rampart answers as.
@@ -43,6 +45,27 @@ fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
         r#"Basic realm="security", charset="UTF-8""#,
     )
     .with_header("www-authenticate", "ApiKey")
+    .with_header("www-authenticate", r#"Bearer realm="security""#)
+}
+
+/// `GET /_security/_authenticate`'s body for an authentication.
+pub fn authentication_json(a: &Authentication) -> serde_json::Value {
+    let realm = |r: &rampart_security::RealmRef| json!({"name": r.name, "type": r.realm_type});
+    let mut body = json!({
+        "username": a.user.username,
+        "roles": a.user.roles,
+        "full_name": a.user.full_name,
+        "email": a.user.email,
+        "metadata": a.user.metadata,
+        "enabled": a.user.enabled,
+        "authentication_realm": realm(&a.authentication_realm),
+        "lookup_realm": realm(&a.lookup_realm),
+        "authentication_type": a.authentication_type,
+    });
+    if let Some(key) = &a.api_key {
+        body["api_key"] = json!({"id": key.id, "name": key.name});
+    }
+    body
 }
 
 impl Pipeline {
@@ -181,7 +204,9 @@ impl Pipeline {
             | ActionRequest::ChangePassword { .. }
             | ActionRequest::CreateApiKey(_)
             | ActionRequest::GetApiKeys(_)
-            | ActionRequest::InvalidateApiKeys(_) => Err(EsError::new(
+            | ActionRequest::InvalidateApiKeys(_)
+            | ActionRequest::CreateToken(_)
+            | ActionRequest::InvalidateTokens(_) => Err(EsError::new(
                 500,
                 "exception",
                 "an identity-bound action reached execute",
@@ -210,6 +235,49 @@ impl Pipeline {
         }
     }
 
+    /// Token grants and invalidation. A password grant checks a password, so it is throttled
+    /// like a login: otherwise it would be a way around the throttle.
+    async fn token_action(
+        &self,
+        request: ActionRequest,
+        caller: Authentication,
+        context: &RequestContext,
+    ) -> Result<ActionResponse, EsError> {
+        let address = context.remote_addr.ip();
+        let grant_user = match &request {
+            ActionRequest::CreateToken(TokenGrant::Password { username, .. }) => {
+                Some(username.clone())
+            }
+            _ => None,
+        };
+        if let (Some(throttle), Some(username)) = (&self.throttle, &grant_user)
+            && let Err(wait) = throttle.check(Some(username), address)
+        {
+            let seconds = wait.as_secs().max(1);
+            return Err(EsError::new(
+                429,
+                "security_exception",
+                format!("too many failed authentication attempts for [{username}]: retry after {seconds} seconds"),
+            )
+            .with_header("retry-after", seconds.to_string()));
+        }
+        let result = self
+            .on_blocking_thread(move |authenticator| match request {
+                ActionRequest::CreateToken(grant) => tokens::create(authenticator, &caller, grant),
+                ActionRequest::InvalidateTokens(r) => tokens::invalidate(authenticator, r),
+                _ => Err(EsError::new(500, "exception", "not a token action")),
+            })
+            .await;
+        if let (Some(throttle), Some(username)) = (&self.throttle, &grant_user) {
+            match &result {
+                Ok(_) => throttle.record_success(username, address),
+                Err(e) if e.status == 401 => throttle.record_failure(Some(username), address),
+                Err(_) => {}
+            }
+        }
+        result
+    }
+
     /// `GET /_security/_authenticate`, with Elasticsearch's fields.
     fn authenticate_response(identity: &Identity) -> Result<ActionResponse, EsError> {
         let Identity(Some(a)) = identity else {
@@ -218,21 +286,7 @@ impl Pipeline {
                  authenticated user",
             ));
         };
-        let realm = |r: &rampart_security::RealmRef| json!({"name": r.name, "type": r.realm_type});
-        let mut body = json!({
-            "username": a.user.username,
-            "roles": a.user.roles,
-            "full_name": a.user.full_name,
-            "email": a.user.email,
-            "metadata": a.user.metadata,
-            "enabled": a.user.enabled,
-            "authentication_realm": realm(&a.authentication_realm),
-            "lookup_realm": realm(&a.lookup_realm),
-            "authentication_type": a.authentication_type,
-        });
-        if let Some(key) = &a.api_key {
-            body["api_key"] = json!({"id": key.id, "name": key.name});
-        }
+        let body = authentication_json(a);
         Ok(ActionResponse::ok(body))
     }
 
@@ -333,7 +387,7 @@ impl ActionHandler for Pipeline {
         &self,
         request: ActionRequest,
         identity: Identity,
-        _context: &RequestContext,
+        context: &RequestContext,
     ) -> Result<ActionResponse, EsError> {
         // Users may change their own password, as in Elasticsearch: only when they logged in
         // with it (never through an API key, which must not take over its owner) and their
@@ -394,6 +448,14 @@ impl ActionHandler for Pipeline {
                     }
                 })
                 .await;
+        }
+        if let ActionRequest::CreateToken(_) | ActionRequest::InvalidateTokens(_) = &request {
+            let Identity(Some(caller)) = identity else {
+                return Err(EsError::bad_request(
+                    "security is disabled ([xpack.security.enabled: false]), so there are no tokens",
+                ));
+            };
+            return self.token_action(request, caller, context).await;
         }
         if matches!(request, ActionRequest::Authenticate) {
             return Self::authenticate_response(&identity);

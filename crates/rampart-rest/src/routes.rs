@@ -5,7 +5,7 @@ use std::time::Duration;
 use hyper::Method;
 use rampart_action::{
     ActionRequest, ApiKeySelector, ClusterHealthRequest, CreateApiKeyRequest, EsError,
-    HealthStatus, NodeCountCondition, PutUserRequest, Secret,
+    HealthStatus, InvalidateTokens, NodeCountCondition, PutUserRequest, Secret, TokenGrant,
 };
 use serde_json::{Map, Value};
 
@@ -379,6 +379,77 @@ fn invalidate_api_keys(
     Ok(ActionRequest::InvalidateApiKeys(selector))
 }
 
+fn create_token(
+    _params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a create token request")?;
+    let grant_type = string_field(&mut map, "grant_type")?
+        .ok_or_else(|| parse_error("[grant_type] is required"))?;
+    let grant = match grant_type.as_str() {
+        "password" => TokenGrant::Password {
+            username: string_field(&mut map, "username")?
+                .ok_or_else(|| parse_error("[username] is required for the password grant"))?,
+            password: string_field(&mut map, "password")?
+                .map(Secret::new)
+                .ok_or_else(|| parse_error("[password] is required for the password grant"))?,
+        },
+        "client_credentials" => TokenGrant::ClientCredentials,
+        "refresh_token" => TokenGrant::RefreshToken {
+            refresh_token: string_field(&mut map, "refresh_token")?
+                .map(Secret::new)
+                .ok_or_else(|| {
+                    parse_error("[refresh_token] is required for the refresh_token grant")
+                })?,
+        },
+        other => {
+            return Err(EsError::bad_request(format!(
+                "grant_type [{other}] is not supported: use password, client_credentials or \
+                 refresh_token"
+            )));
+        }
+    };
+    // `scope` is accepted as Elasticsearch does ("full" is the only scope).
+    let _ = string_field(&mut map, "scope")?;
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse create token request: unexpected field [{field}]"
+        )));
+    }
+    Ok(ActionRequest::CreateToken(grant))
+}
+
+fn invalidate_tokens(
+    _params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "an invalidate token request")?;
+    let request = InvalidateTokens {
+        token: string_field(&mut map, "token")?.map(Secret::new),
+        refresh_token: string_field(&mut map, "refresh_token")?.map(Secret::new),
+        realm_name: string_field(&mut map, "realm_name")?,
+        username: string_field(&mut map, "username")?,
+    };
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse invalidate token request: unexpected field [{field}]"
+        )));
+    }
+    let given = [
+        request.token.is_some(),
+        request.refresh_token.is_some(),
+        request.realm_name.is_some() || request.username.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(EsError::bad_request(
+            "give exactly one of [token], [refresh_token], or [realm_name] and/or [username]",
+        ));
+    }
+    Ok(ActionRequest::InvalidateTokens(request))
+}
+
 /// Query parameters of the security write APIs.
 const SECURITY_WRITE_PARAMS: &[&str] = &["refresh"];
 
@@ -530,6 +601,13 @@ impl Routes {
                         build: get_api_keys,
                     },
                     write(Method::DELETE, invalidate_api_keys),
+                ],
+            ),
+            (
+                "/_security/oauth2/token",
+                vec![
+                    write(Method::POST, create_token),
+                    write(Method::DELETE, invalidate_tokens),
                 ],
             ),
             (

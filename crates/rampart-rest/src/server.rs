@@ -496,6 +496,15 @@ pub(crate) fn credentials_from(headers: &hyper::HeaderMap) -> Credentials {
             _ => Credentials::Malformed,
         };
     }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let token = rest.trim();
+        if token.is_empty() || token.len() > 4096 {
+            return Credentials::Malformed;
+        }
+        return Credentials::Bearer {
+            token: SecretString::from(token),
+        };
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Credentials::Unsupported {
             scheme: scheme.to_string(),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     ApiKeyStore, CredentialCache, FileRealm, NativeRealm, RESERVED_USERS, ReservedUserStore,
-    SecretString, verify_password,
+    SecretString, TokenStore, verify_password,
 };
 
 /// What the caller presented, already separated from the transport it came over.
@@ -24,7 +24,11 @@ pub enum Credentials {
         id: String,
         key: SecretString,
     },
-    /// A scheme this node does not support yet (`Bearer`, ...).
+    /// `Authorization: Bearer <token>`, a token from `/_security/oauth2/token`.
+    Bearer {
+        token: SecretString,
+    },
+    /// A scheme this node does not support.
     Unsupported {
         scheme: String,
     },
@@ -97,6 +101,8 @@ pub enum AuthcError {
     },
     /// An API key that does not verify, is expired or invalidated, or whose owner is gone.
     ApiKeyFailed,
+    /// A bearer token that is unknown, expired or invalidated, or whose user is gone.
+    TokenFailed,
     UnsupportedScheme {
         scheme: String,
     },
@@ -119,6 +125,10 @@ impl AuthcError {
             AuthcError::Malformed => {
                 format!("the Authorization header of {what} cannot be decoded")
             }
+            AuthcError::TokenFailed => format!(
+                "unable to authenticate with the provided token (it is unknown, expired or \
+                 invalidated) for {what}"
+            ),
             AuthcError::ApiKeyFailed => format!(
                 "unable to authenticate with provided credentials and anonymous access is not \
                  allowed for {what}"
@@ -133,6 +143,7 @@ pub struct Authenticator {
     file: Option<Arc<FileRealm>>,
     native: Option<Arc<NativeRealm>>,
     api_keys: Option<Arc<ApiKeyStore>>,
+    tokens: Option<Arc<TokenStore>>,
     cache: CredentialCache,
 }
 
@@ -157,6 +168,7 @@ impl Authenticator {
             file,
             native,
             api_keys: None,
+            tokens: None,
             cache: CredentialCache::new()?,
         })
     }
@@ -169,6 +181,36 @@ impl Authenticator {
 
     pub fn api_keys(&self) -> Option<&ApiKeyStore> {
         self.api_keys.as_deref()
+    }
+
+    /// Accepts `Authorization: Bearer` against this store.
+    pub fn with_tokens(mut self, store: Arc<TokenStore>) -> Self {
+        self.tokens = Some(store);
+        self
+    }
+
+    pub fn tokens(&self) -> Option<&TokenStore> {
+        self.tokens.as_deref()
+    }
+
+    /// The user a token or refresh token was issued to, as that user is now: `None` when the
+    /// user is gone, disabled, or now belongs to another realm.
+    pub fn token_owner(&self, username: &str, realm: &str) -> Option<Authentication> {
+        let (owner, _) = self.lookup(username)?;
+        (owner.authentication_realm.name == realm).then_some(owner)
+    }
+
+    fn authenticate_token(&self, token: &SecretString) -> Result<Authentication, AuthcError> {
+        let stored = self
+            .tokens
+            .as_ref()
+            .and_then(|store| store.verify(token))
+            .ok_or(AuthcError::TokenFailed)?;
+        let mut owner = self
+            .token_owner(&stored.username, &stored.realm)
+            .ok_or(AuthcError::TokenFailed)?;
+        owner.authentication_type = "token";
+        Ok(owner)
     }
 
     /// An API key's identity: its owner as the owner is now. A key with role descriptors gets
@@ -361,6 +403,7 @@ impl Authenticator {
             Credentials::None => Err(AuthcError::MissingCredentials),
             Credentials::Malformed => Err(AuthcError::Malformed),
             Credentials::ApiKey { id, key } => self.authenticate_api_key(id, key),
+            Credentials::Bearer { token } => self.authenticate_token(token),
             Credentials::Unsupported { scheme } => Err(AuthcError::UnsupportedScheme {
                 scheme: scheme.clone(),
             }),

@@ -17,6 +17,7 @@ mod password;
 mod reserved;
 mod secret;
 pub mod throttle;
+pub mod tokens;
 
 pub use api_keys::{ApiKeyFilter, ApiKeyStore, CreatedApiKey};
 pub use authc::{
@@ -29,3 +30,4 @@ pub use password::{CredentialCache, generate_password, hash_password, verify_pas
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
 pub use secret::SecretString;
 pub use throttle::{Throttle, ThrottlePolicy};
+pub use tokens::{IssuedToken, RefreshError, TokenStore};

@@ -1,0 +1,80 @@
+"""Bearer tokens through the official client: usage: tokens.py URL CA ELASTIC_PASSWORD.
+Prints "ok" when every step behaved as Elasticsearch does."""
+import sys
+
+from elasticsearch import (ApiError, AuthenticationException, BadRequestError, Elasticsearch)
+
+url, ca, elastic_pw = sys.argv[1:4]
+admin = Elasticsearch(url, ca_certs=ca, basic_auth=("elastic", elastic_pw))
+admin.security.put_user(username="kim", password="kim-password", roles=["superuser"])
+
+granted = admin.security.get_token(grant_type="password", username="kim",
+                                   password="kim-password")
+assert granted["type"] == "Bearer" and granted["expires_in"] == 1200, granted
+assert granted["authentication"]["username"] == "kim", granted
+assert granted["authentication"]["authentication_type"] == "token", granted
+access, refresh = granted["access_token"], granted["refresh_token"]
+
+as_kim = Elasticsearch(url, ca_certs=ca, bearer_auth=access)
+who = as_kim.security.authenticate()
+assert who["username"] == "kim" and who["authentication_type"] == "token", who
+assert who["authentication_realm"] == {"name": "default_native", "type": "native"}, who
+
+try:
+    admin.security.get_token(grant_type="password", username="kim", password="wrong-pass")
+    raise SystemExit("a wrong password got a token")
+except AuthenticationException as e:
+    assert "failed to authenticate user [kim]" in str(e.info), e.info
+
+# A refresh token works once; the old pair stops working.
+renewed = admin.security.get_token(grant_type="refresh_token", refresh_token=refresh)
+assert renewed["access_token"] != access and renewed["refresh_token"] != refresh, renewed
+try:
+    as_kim.security.authenticate()
+    raise SystemExit("the refreshed access token still works")
+except AuthenticationException as e:
+    assert e.meta.headers.get("www-authenticate") is not None
+try:
+    admin.security.get_token(grant_type="refresh_token", refresh_token=refresh)
+    raise SystemExit("a refresh token worked twice")
+except BadRequestError as e:
+    assert e.error == "invalid_grant", e.info
+
+# client_credentials: a token for the caller, without a refresh token.
+own = admin.security.get_token(grant_type="client_credentials")
+assert "refresh_token" not in own and own["authentication"]["username"] == "elastic", own
+
+# Invalidation by token and by user.
+fresh = Elasticsearch(url, ca_certs=ca, bearer_auth=renewed["access_token"])
+assert fresh.security.authenticate()["username"] == "kim"
+result = admin.security.invalidate_token(token=renewed["access_token"])
+assert result["invalidated_tokens"] == 1 and result["error_count"] == 0, result
+try:
+    fresh.info()
+    raise SystemExit("an invalidated token still works")
+except AuthenticationException:
+    pass
+another = admin.security.get_token(grant_type="password", username="kim",
+                                   password="kim-password")
+assert admin.security.invalidate_token(username="kim")["invalidated_tokens"] == 1
+try:
+    Elasticsearch(url, ca_certs=ca, bearer_auth=another["access_token"]).info()
+    raise SystemExit("a token of an invalidated user still works")
+except AuthenticationException:
+    pass
+
+# A token acts for its user as the user is now: disabling the user stops it.
+live = admin.security.get_token(grant_type="password", username="kim", password="kim-password")
+admin.security.disable_user(username="kim")
+try:
+    Elasticsearch(url, ca_certs=ca, bearer_auth=live["access_token"]).info()
+    raise SystemExit("a disabled user's token still works")
+except AuthenticationException:
+    pass
+
+try:
+    admin.security.get_token(grant_type="authorization_code")
+    raise SystemExit("an unknown grant was accepted")
+except ApiError as e:
+    assert e.meta.status == 400, e.meta.status
+print("ok")
