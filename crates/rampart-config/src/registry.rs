@@ -266,6 +266,11 @@ pub fn registry() -> &'static [SettingDef] {
             Kind::Time,
             Some("20m"),
         );
+        add(
+            "xpack.security.password_hashing.algorithm",
+            Kind::String,
+            Some("bcrypt"),
+        );
         // Rampart extension: failed-login throttling (see the README).
         add(
             "rampart.security.authc.throttle.enabled",

@@ -117,6 +117,14 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     let home = Home::new(root);
     let settings = Settings::load(&home.config_file(), &options.overrides, &env)
         .map_err(|e| config_error(e.to_string()))?;
+    rampart_security::set_hash_algorithm(
+        rampart_security::HashAlgorithm::parse(
+            &settings
+                .get("xpack.security.password_hashing.algorithm")
+                .unwrap_or_default(),
+        )
+        .map_err(config_error)?,
+    );
 
     let is_root = rustix::process::geteuid().is_root();
     let root_allowed =

@@ -26,7 +26,10 @@ pub use authc::{
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
 pub use file_realm::FileRealm;
 pub use native_realm::{NativeRealm, PutUser, RealmError};
-pub use password::{CredentialCache, generate_password, hash_password, verify_password};
+pub use password::{
+    CredentialCache, HashAlgorithm, generate_password, hash_algorithm, hash_password,
+    hash_password_with, set_hash_algorithm, verify_password,
+};
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
 pub use secret::SecretString;
 pub use throttle::{Throttle, ThrottlePolicy};

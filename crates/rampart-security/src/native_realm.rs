@@ -71,11 +71,6 @@ impl std::fmt::Debug for NativeRealm {
     }
 }
 
-fn is_bcrypt(hash: &str) -> bool {
-    (hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$"))
-        && hash.len() == 60
-}
-
 impl NativeRealm {
     pub fn open(security_dir: &Path) -> Result<NativeRealm, String> {
         Ok(NativeRealm {
@@ -118,12 +113,19 @@ impl NativeRealm {
                 Some(hash_password(password).map_err(RealmError::Storage)?)
             }
             (None, Some(hash)) => {
-                if !is_bcrypt(hash) {
-                    return Err(invalid(
-                        "[password_hash] must be a bcrypt hash ($2a$, $2b$ or $2y$), the configured \
-                         hashing algorithm"
-                            .to_string(),
-                    ));
+                let algorithm = crate::hash_algorithm();
+                if !algorithm.produced(hash) {
+                    return Err(invalid(format!(
+                        "[password_hash] must be made by the configured hashing algorithm \
+                         ([xpack.security.password_hashing.algorithm: {}])",
+                        match algorithm {
+                            crate::HashAlgorithm::Bcrypt { .. } => "bcrypt: $2a$, $2b$ or $2y$",
+                            crate::HashAlgorithm::Pbkdf2 { stretch: true, .. } => {
+                                "pbkdf2_stretch: {PBKDF2_STRETCH}"
+                            }
+                            crate::HashAlgorithm::Pbkdf2 { .. } => "pbkdf2: {PBKDF2}",
+                        }
+                    )));
                 }
                 Some(hash.clone())
             }

@@ -1,32 +1,205 @@
-//! Password hashing (bcrypt, as Elasticsearch's default), generation, and the credential cache
-//! that keeps a slow hash off every request.
+//! Password hashing in Elasticsearch's formats (bcrypt by default; PBKDF2 and PBKDF2 over a
+//! SHA-512 "stretch" as `xpack.security.password_hashing.algorithm` chooses), generation, and
+//! the credential cache that keeps a slow hash off every request.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::num::NonZeroU32;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::SecretString;
 
-/// Elasticsearch's default `xpack.security.authc.password_hashing.algorithm`: bcrypt, cost 10.
-const BCRYPT_COST: u32 = 10;
+const PBKDF2_PREFIX: &str = "{PBKDF2}";
+const PBKDF2_STRETCH_PREFIX: &str = "{PBKDF2_STRETCH}";
+const PBKDF2_SALT_BYTES: usize = 32;
+const PBKDF2_KEY_BYTES: usize = 32;
+/// Shorter salts in a stored hash are refused, as Elasticsearch refuses them.
+const PBKDF2_MIN_SALT_BYTES: usize = 8;
+/// Iteration counts Elasticsearch offers; a stored hash outside them is not verified, so a
+/// crafted hash cannot make a login run for hours.
+const PBKDF2_ITERATIONS: &[u32] = &[1_000, 10_000, 50_000, 100_000, 500_000, 1_000_000];
 
-/// Hashes in the `$2a$` form Elasticsearch writes.
-pub fn hash_password(password: &SecretString) -> Result<String, String> {
-    bcrypt::hash_with_result(password.expose(), BCRYPT_COST)
-        .map(|h| h.format_for_version(bcrypt::Version::TwoA))
-        .map_err(|e| format!("cannot hash password: {e}"))
+/// `xpack.security.password_hashing.algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    Bcrypt { cost: u32 },
+    Pbkdf2 { iterations: u32, stretch: bool },
 }
 
-/// Verifies against a stored hash; unknown hash formats never verify.
+impl Default for HashAlgorithm {
+    /// Elasticsearch's default: bcrypt, cost 10.
+    fn default() -> Self {
+        HashAlgorithm::Bcrypt { cost: 10 }
+    }
+}
+
+impl HashAlgorithm {
+    /// Elasticsearch's names: `bcrypt`, `bcrypt4`..`bcrypt14`, `pbkdf2`, `pbkdf2_N`,
+    /// `pbkdf2_stretch`, `pbkdf2_stretch_N` (N one of 1000, 10000, 50000, 100000, 500000,
+    /// 1000000).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let name = name.trim().to_ascii_lowercase();
+        let unknown = || {
+            format!(
+                "unknown [xpack.security.password_hashing.algorithm] [{name}]: use bcrypt, \
+                 bcrypt4 to bcrypt14, pbkdf2, pbkdf2_stretch, or pbkdf2[_stretch]_N with N one of \
+                 1000, 10000, 50000, 100000, 500000, 1000000"
+            )
+        };
+        if let Some(cost) = name.strip_prefix("bcrypt") {
+            let cost = if cost.is_empty() {
+                10
+            } else {
+                cost.parse().map_err(|_| unknown())?
+            };
+            return if (4..=14).contains(&cost) {
+                Ok(HashAlgorithm::Bcrypt { cost })
+            } else {
+                Err(unknown())
+            };
+        }
+        let (rest, stretch) = match name.strip_prefix("pbkdf2_stretch") {
+            Some(rest) => (rest, true),
+            None => (name.strip_prefix("pbkdf2").ok_or_else(unknown)?, false),
+        };
+        let iterations = match rest {
+            "" => 10_000,
+            n => n
+                .strip_prefix('_')
+                .and_then(|n| n.parse().ok())
+                .filter(|n| PBKDF2_ITERATIONS.contains(n))
+                .ok_or_else(unknown)?,
+        };
+        Ok(HashAlgorithm::Pbkdf2 {
+            iterations,
+            stretch,
+        })
+    }
+
+    /// Whether a stored hash was made by this algorithm's family (bcrypt or PBKDF2 of the
+    /// same stretch).
+    pub fn produced(&self, hash: &str) -> bool {
+        match self {
+            HashAlgorithm::Bcrypt { .. } => is_bcrypt(hash),
+            HashAlgorithm::Pbkdf2 { stretch: true, .. } => hash.starts_with(PBKDF2_STRETCH_PREFIX),
+            HashAlgorithm::Pbkdf2 { stretch: false, .. } => hash.starts_with(PBKDF2_PREFIX),
+        }
+    }
+}
+
+static ALGORITHM: OnceLock<HashAlgorithm> = OnceLock::new();
+
+/// Sets the algorithm new hashes use, once, at start; later calls are ignored.
+pub fn set_hash_algorithm(algorithm: HashAlgorithm) {
+    let _ = ALGORITHM.set(algorithm);
+}
+
+pub fn hash_algorithm() -> HashAlgorithm {
+    ALGORITHM.get().copied().unwrap_or_default()
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")
+}
+
+/// Hex of SHA-512: the "stretch" Elasticsearch applies before PBKDF2 in `{PBKDF2_STRETCH}`.
+fn stretch(password: &str) -> zeroize::Zeroizing<String> {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, password.as_bytes());
+    zeroize::Zeroizing::new(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Hashes with the configured algorithm, in the form Elasticsearch writes.
+pub fn hash_password(password: &SecretString) -> Result<String, String> {
+    hash_password_with(password, hash_algorithm())
+}
+
+pub fn hash_password_with(
+    password: &SecretString,
+    algorithm: HashAlgorithm,
+) -> Result<String, String> {
+    match algorithm {
+        HashAlgorithm::Bcrypt { cost } => bcrypt::hash_with_result(password.expose(), cost)
+            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
+            .map_err(|e| format!("cannot hash password: {e}")),
+        HashAlgorithm::Pbkdf2 {
+            iterations,
+            stretch: stretched,
+        } => {
+            let mut salt = [0u8; PBKDF2_SALT_BYTES];
+            getrandom::fill(&mut salt).map_err(|e| format!("no system randomness: {e}"))?;
+            let input = if stretched {
+                stretch(password.expose())
+            } else {
+                zeroize::Zeroizing::new(password.expose().to_string())
+            };
+            let mut key = [0u8; PBKDF2_KEY_BYTES];
+            let rounds = NonZeroU32::new(iterations).ok_or("zero PBKDF2 iterations")?;
+            aws_lc_rs::pbkdf2::derive(
+                aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA512,
+                rounds,
+                &salt,
+                input.as_bytes(),
+                &mut key,
+            );
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let prefix = if stretched {
+                PBKDF2_STRETCH_PREFIX
+            } else {
+                PBKDF2_PREFIX
+            };
+            Ok(format!(
+                "{prefix}{iterations}${}${}",
+                b64.encode(salt),
+                b64.encode(key)
+            ))
+        }
+    }
+}
+
+fn verify_pbkdf2(password: &str, rest: &str) -> Option<bool> {
+    let mut parts = rest.splitn(3, '$');
+    let iterations: u32 = parts.next()?.parse().ok()?;
+    if !PBKDF2_ITERATIONS.contains(&iterations) {
+        return None;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let salt = b64.decode(parts.next()?).ok()?;
+    let expected = b64.decode(parts.next()?).ok()?;
+    // Keys of whole HMAC-SHA512 blocks' worth, as Elasticsearch derives the length.
+    if salt.len() < PBKDF2_MIN_SALT_BYTES || expected.is_empty() || expected.len() > 512 {
+        return None;
+    }
+    Some(
+        aws_lc_rs::pbkdf2::verify(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA512,
+            NonZeroU32::new(iterations)?,
+            &salt,
+            password.as_bytes(),
+            &expected,
+        )
+        .is_ok(),
+    )
+}
+
+/// Verifies against a stored hash in any form Elasticsearch writes (bcrypt `$2a$`/`$2b$`/
+/// `$2y$`, `{PBKDF2}`, `{PBKDF2_STRETCH}`); an unknown or malformed hash never verifies.
 pub fn verify_password(password: &SecretString, hash: &str) -> bool {
-    if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$") {
-        bcrypt::verify(password.expose(), hash).unwrap_or(false)
+    let verified = if is_bcrypt(hash) {
+        Some(bcrypt::verify(password.expose(), hash).unwrap_or(false))
+    } else if let Some(rest) = hash.strip_prefix(PBKDF2_STRETCH_PREFIX) {
+        verify_pbkdf2(&stretch(password.expose()), rest)
+    } else if let Some(rest) = hash.strip_prefix(PBKDF2_PREFIX) {
+        verify_pbkdf2(password.expose(), rest)
     } else {
+        None
+    };
+    verified.unwrap_or_else(|| {
         tracing::warn!("a stored password hash has an unsupported format and cannot be verified");
         false
-    }
+    })
 }
 
 /// A strong random password: 20 characters from a 64-symbol alphabet (120 bits), safe to paste
@@ -153,6 +326,49 @@ impl CredentialCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pbkdf2_forms_round_trip_and_are_bounded() {
+        let pw = SecretString::from("pbkdf2-pw");
+        for name in ["pbkdf2_1000", "pbkdf2_stretch_1000"] {
+            let algorithm = HashAlgorithm::parse(name).expect("known");
+            let hash = hash_password_with(&pw, algorithm).expect("hash");
+            assert!(algorithm.produced(&hash), "{hash}");
+            assert!(verify_password(&pw, &hash), "{name}");
+            assert!(!verify_password(&SecretString::from("other"), &hash));
+        }
+        // A hash Elasticsearch's stretch variant would make: PBKDF2 over hex(SHA-512(pw)).
+        let stretched = hash_password_with(
+            &SecretString::new(stretch("pbkdf2-pw").to_string()),
+            HashAlgorithm::parse("pbkdf2_1000").expect("known"),
+        )
+        .expect("hash")
+        .replacen("{PBKDF2}", "{PBKDF2_STRETCH}", 1);
+        assert!(verify_password(&pw, &stretched));
+        assert!(
+            !verify_password(&pw, "{PBKDF2}7$c2FsdHNhbHQ=$AAAA"),
+            "odd iteration count"
+        );
+        assert!(
+            !verify_password(&pw, "{PBKDF2}1000$c2FsdA==$AAAA"),
+            "short salt"
+        );
+        assert!(!verify_password(&pw, "{PBKDF2}garbage"));
+        for bad in ["md5", "bcrypt3", "bcrypt15", "pbkdf2_7", "pbkdf2_stretch_x"] {
+            assert!(HashAlgorithm::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            HashAlgorithm::parse("PBKDF2_STRETCH").expect("known"),
+            HashAlgorithm::Pbkdf2 {
+                iterations: 10_000,
+                stretch: true
+            }
+        );
+        assert_eq!(
+            HashAlgorithm::parse("bcrypt12").expect("known"),
+            HashAlgorithm::Bcrypt { cost: 12 }
+        );
+    }
 
     #[test]
     fn bcrypt_round_trip_in_elasticsearch_form() {

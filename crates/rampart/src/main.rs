@@ -80,8 +80,11 @@ Edits config/users and config/users_roles in Elasticsearch's formats (bcrypt has
 node picks up the change within resource.reload.interval.high. Without -p, the password is asked
 for on a terminal, or read as one line of standard input.
 
+New hashes follow xpack.security.password_hashing.algorithm in config/rampart.yml (bcrypt by
+default).
+
 Exit codes: 0 success, 64 invalid name, password or unknown user, 74 the files could not be
-written.";
+written, 78 config/rampart.yml is invalid.";
 
 #[derive(Debug, Subcommand)]
 enum UsersArgs {
@@ -213,6 +216,19 @@ fn users(home: &std::path::Path, args: UsersArgs) -> Result<(), (u8, String)> {
         .map_err(|e| (74, format!("cannot resolve {}: {e}", home.display())))?
         .join("config");
     let usage = |e: String| (64u8, e);
+    // New hashes follow the node's xpack.security.password_hashing.algorithm, as
+    // elasticsearch-users does.
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = rampart_config::Settings::load(&config.join("rampart.yml"), &[], &env)
+        .map_err(|e| (78, e.to_string()))?;
+    rampart_security::set_hash_algorithm(
+        rampart_security::HashAlgorithm::parse(
+            &settings
+                .get("xpack.security.password_hashing.algorithm")
+                .unwrap_or_default(),
+        )
+        .map_err(|e| (78, e))?,
+    );
     let (mut users, problems) = FileUsers::load(&config).map_err(|e| (74, e))?;
     for problem in problems {
         eprintln!("WARNING: {problem}");
