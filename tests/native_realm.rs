@@ -233,3 +233,55 @@ fn tokens_expire_after_the_configured_timeout() {
     );
     assert!(!expired.body.contains(&token), "the token is never echoed");
 }
+
+#[test]
+fn run_as_carries_both_identities_and_is_refused_without_the_privilege() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let elastic = format!("elastic:{}", node.printed_password());
+    for (name, roles) in [("kim", r#"["viewer"]"#), ("lee", r#"[]"#)] {
+        let put = request(
+            "PUT",
+            &node,
+            &elastic,
+            &format!("/_security/user/{name}"),
+            &format!(r#"{{"password":"{name}-password","roles":{roles}}}"#),
+        );
+        assert_eq!(put.status, 200, "{}", put.body);
+    }
+    let ca = node.ca();
+    let as_user = |userpass: &str, target: &str, path: &str| {
+        curl(&[
+            "--cacert",
+            ca.to_str().expect("utf8"),
+            "-u",
+            userpass,
+            "-H",
+            &format!("es-security-runas-user: {target}"),
+            &node.url(path),
+        ])
+    };
+    let me = as_user(&elastic, "kim", "/_security/_authenticate");
+    assert_eq!(me.status, 200, "{}", me.body);
+    let me = me.json();
+    assert_eq!(me["username"], "kim");
+    assert_eq!(me["roles"], serde_json::json!(["viewer"]));
+    assert_eq!(me["authentication_realm"]["name"], "reserved");
+    assert_eq!(me["lookup_realm"]["name"], "default_native");
+    // The action is judged with the target's roles: kim's grant nothing yet.
+    let main = as_user(&elastic, "kim", "/");
+    assert_eq!(main.status, 403, "{}", main.body);
+    assert!(main.body.contains("for user [kim]"), "{}", main.body);
+    // Only run_as holders may use the header.
+    let denied = as_user("lee:lee-password", "elastic", "/_security/_authenticate");
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert!(
+        denied
+            .body
+            .contains("user [lee] is unauthorized to run as [elastic]"),
+        "{}",
+        denied.body
+    );
+    let ghost = as_user(&elastic, "ghost", "/_security/_authenticate");
+    assert_eq!(ghost.status, 403, "{}", ghost.body);
+}

@@ -137,7 +137,10 @@ impl Pipeline {
             }
         }
         match result {
-            Ok(authentication) => Ok(Some(authentication)),
+            Ok(authentication) => match &context.run_as {
+                None => Ok(Some(authentication)),
+                Some(target) => self.run_as(authenticator, authentication, target).map(Some),
+            },
             Err(error) => {
                 tracing::debug!(
                     "authentication failed for {} from {}",
@@ -147,6 +150,30 @@ impl Pipeline {
                 Err(unauthenticated(&error, context))
             }
         }
+    }
+
+    /// `es-security-runas-user`: the authenticated user acts as `target`, whom the realm chain
+    /// looks up (no password); authorization then judges the target's roles.
+    fn run_as(
+        &self,
+        authenticator: &Authenticator,
+        authenticated: Authentication,
+        target: &str,
+    ) -> Result<Authentication, EsError> {
+        let forbidden = |reason: String| EsError::new(403, "security_exception", reason);
+        if target.trim().is_empty() {
+            return Err(forbidden(
+                "the [es-security-runas-user] header is empty: name the user to run as".into(),
+            ));
+        }
+        rampart_security::authorize_run_as(&authenticated, target)
+            .map_err(|denied| forbidden(denied.reason))?;
+        authenticator.run_as(&authenticated, target).ok_or_else(|| {
+            forbidden(format!(
+                "user [{}] cannot run as [{target}]: no enabled user of that name exists",
+                authenticated.user.username
+            ))
+        })
     }
 
     fn authenticator(&self) -> Result<&Arc<Authenticator>, EsError> {
@@ -395,6 +422,7 @@ impl ActionHandler for Pipeline {
         let own_password = match (&request, &identity) {
             (ActionRequest::ChangePassword { username, .. }, Identity(Some(a))) => {
                 a.api_key.is_none()
+                    && a.authenticating_user.is_none()
                     && matches!(a.authentication_realm.realm_type, "native" | "reserved")
                     && username.as_deref().is_none_or(|u| u == a.user.username)
             }

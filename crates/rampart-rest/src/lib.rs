@@ -26,6 +26,8 @@ pub use server::{HttpServer, HttpServerOptions};
 pub struct RequestContext {
     pub description: String,
     pub remote_addr: std::net::SocketAddr,
+    /// The `es-security-runas-user` header, when sent.
+    pub run_as: Option<String>,
 }
 
 /// The node's request pipeline as the REST layer sees it.

@@ -205,6 +205,10 @@ impl<H: ActionHandler> Shared<H> {
                 parts.uri.path_and_query().map_or("/", |p| p.as_str())
             ),
             remote_addr: addr,
+            run_as: parts
+                .headers
+                .get(RUN_AS_HEADER)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         };
         // Authenticate from the headers before reading a byte of the body.
         let identity = match self
@@ -449,6 +453,9 @@ async fn answer_plaintext_on_https(mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.shutdown().await;
 }
 
+/// Elasticsearch's header naming the user a request runs as.
+pub const RUN_AS_HEADER: &str = "es-security-runas-user";
+
 /// The decoded path and query parameters of a request target.
 pub(crate) fn parse_target(uri: &hyper::Uri) -> (String, Vec<(String, String)>) {
     let path = percent_encoding::percent_decode_str(uri.path())
@@ -643,7 +650,15 @@ mod tests {
         assert!(matches!(credentials_from(&headers(&[])), Credentials::None));
         assert!(matches!(
             credentials_from(&headers(&[("authorization", "Bearer abc")])),
-            Credentials::Unsupported { scheme } if scheme == "Bearer"
+            Credentials::Bearer { token } if token.expose() == "abc"
+        ));
+        assert!(matches!(
+            credentials_from(&headers(&[("authorization", "Bearer ")])),
+            Credentials::Malformed
+        ));
+        assert!(matches!(
+            credentials_from(&headers(&[("authorization", "Negotiate abc")])),
+            Credentials::Unsupported { scheme } if scheme == "Negotiate"
         ));
         assert!(matches!(
             credentials_from(&headers(&[("authorization", "Basic !!!")])),

@@ -83,6 +83,8 @@ pub struct Authentication {
     pub lookup_realm: RealmRef,
     pub authentication_type: &'static str,
     pub api_key: Option<ApiKeyRef>,
+    /// With `es-security-runas-user`: the user who authenticated; `user` is the one run as.
+    pub authenticating_user: Option<User>,
 }
 
 /// Elasticsearch's name and type for authentication by API key.
@@ -193,6 +195,21 @@ impl Authenticator {
         self.tokens.as_deref()
     }
 
+    /// The identity for `es-security-runas-user: target`: the target user as the realm chain
+    /// has it now, authenticated by `authenticated`. `None` when no realm has the target (or
+    /// it is disabled); whether `authenticated` may run as it is authorization's question.
+    pub fn run_as(&self, authenticated: &Authentication, target: &str) -> Option<Authentication> {
+        let (found, _) = self.lookup(target)?;
+        Some(Authentication {
+            user: found.user,
+            authentication_realm: authenticated.authentication_realm,
+            lookup_realm: found.lookup_realm,
+            authentication_type: authenticated.authentication_type,
+            api_key: None,
+            authenticating_user: Some(authenticated.user.clone()),
+        })
+    }
+
     /// The user a token or refresh token was issued to, as that user is now: `None` when the
     /// user is gone, disabled, or now belongs to another realm.
     pub fn token_owner(&self, username: &str, realm: &str) -> Option<Authentication> {
@@ -249,6 +266,7 @@ impl Authenticator {
                 id: id.to_string(),
                 name: stored.name,
             }),
+            authenticating_user: None,
         })
     }
 
@@ -315,6 +333,7 @@ impl Authenticator {
             lookup_realm: RESERVED_REALM,
             authentication_type: "realm",
             api_key: None,
+            authenticating_user: None,
         })
     }
 
@@ -349,6 +368,7 @@ impl Authenticator {
                 lookup_realm: NATIVE_REALM,
                 authentication_type: "realm",
                 api_key: None,
+                authenticating_user: None,
             },
             user.password_hash,
         ))
@@ -373,6 +393,7 @@ impl Authenticator {
                 lookup_realm: FILE_REALM,
                 authentication_type: "realm",
                 api_key: None,
+                authenticating_user: None,
             },
             hash,
         )

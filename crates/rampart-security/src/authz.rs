@@ -39,6 +39,28 @@ pub fn authorize(
     })
 }
 
+/// May `authenticated` act as `target` (`es-security-runas-user`)? Elasticsearch's `run_as`
+/// privilege; today only `superuser` holds it (for every user), and API keys never do.
+pub fn authorize_run_as(authenticated: &Authentication, target: &str) -> Result<(), AuthzError> {
+    let roles = &authenticated.user.roles;
+    if authenticated.api_key.is_none()
+        && roles
+            .iter()
+            .any(|r| ALL_PRIVILEGE_ROLES.contains(&r.as_str()))
+    {
+        return Ok(());
+    }
+    Err(AuthzError {
+        reason: format!(
+            "action [run_as] is unauthorized for user [{}] with effective roles [{}], because user \
+             [{}] is unauthorized to run as [{target}]",
+            authenticated.user.username,
+            roles.join(","),
+            authenticated.user.username
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +81,7 @@ mod tests {
             lookup_realm: RESERVED_REALM,
             authentication_type: "realm",
             api_key: None,
+            authenticating_user: None,
         }
     }
 

@@ -23,7 +23,7 @@ pub use api_keys::{ApiKeyFilter, ApiKeyStore, CreatedApiKey};
 pub use authc::{
     ApiKeyRef, AuthcError, Authentication, Authenticator, Credentials, RealmRef, User,
 };
-pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize};
+pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize, authorize_run_as};
 pub use file_realm::FileRealm;
 pub use native_realm::{NativeRealm, PutUser, RealmError};
 pub use password::{
