@@ -285,3 +285,57 @@ fn run_as_carries_both_identities_and_is_refused_without_the_privilege() {
     let ghost = as_user(&elastic, "ghost", "/_security/_authenticate");
     assert_eq!(ghost.status, 403, "{}", ghost.body);
 }
+
+#[test]
+fn anonymous_access_is_off_by_default_and_follows_its_settings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = Node::start(dir.path(), &[], &[]);
+    let ca = first.ca();
+    let bare =
+        |node: &Node, path: &str| curl(&["--cacert", ca.to_str().expect("utf8"), &node.url(path)]);
+    assert_eq!(bare(&first, "/").status, 401);
+    assert!(first.stop().success());
+
+    let node = Node::start(
+        dir.path(),
+        &[
+            "xpack.security.authc.anonymous.username=guest",
+            "xpack.security.authc.anonymous.roles=superuser",
+        ],
+        &[],
+    );
+    let who = bare(&node, "/_security/_authenticate");
+    assert_eq!(who.status, 200, "{}", who.body);
+    assert_eq!(who.json()["username"], "guest");
+    assert_eq!(who.json()["authentication_type"], "anonymous");
+    assert_eq!(
+        who.json()["authentication_realm"],
+        serde_json::json!({"name": "__anonymous", "type": "anonymous"})
+    );
+    assert_eq!(bare(&node, "/").status, 200);
+    assert!(node.stop().success());
+
+    // A role that grants nothing: denied, as 401 with a challenge when authz_exception is off.
+    let node = Node::start(
+        dir.path(),
+        &[
+            "xpack.security.authc.anonymous.roles=viewer",
+            "xpack.security.authc.anonymous.authz_exception=false",
+        ],
+        &[],
+    );
+    let denied = bare(&node, "/");
+    assert_eq!(denied.status, 401, "{}", denied.body);
+    assert!(denied.header("www-authenticate").is_some());
+    assert_eq!(
+        bare(&node, "/_security/_authenticate").json()["username"],
+        "_anonymous"
+    );
+    assert!(node.stop().success());
+    let node = Node::start(
+        dir.path(),
+        &["xpack.security.authc.anonymous.roles=viewer"],
+        &[],
+    );
+    assert_eq!(bare(&node, "/").status, 403);
+}

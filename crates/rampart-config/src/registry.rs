@@ -267,6 +267,17 @@ pub fn registry() -> &'static [SettingDef] {
             Some("20m"),
         );
         add(
+            "xpack.security.authc.anonymous.username",
+            Kind::String,
+            Some("_anonymous"),
+        );
+        add("xpack.security.authc.anonymous.roles", Kind::List, None);
+        add(
+            "xpack.security.authc.anonymous.authz_exception",
+            Kind::Bool,
+            Some("true"),
+        );
+        add(
             "xpack.security.password_hashing.algorithm",
             Kind::String,
             Some("bcrypt"),

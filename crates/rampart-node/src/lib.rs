@@ -362,12 +362,31 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         },
     )
     .map_err(|e| failure(format!("cannot open the indices: {}", e.reason)))?;
-    let pipeline = Arc::new(Pipeline::new(
-        authenticator.clone(),
-        throttle,
-        identity,
-        Arc::clone(&engine),
-    ));
+    let anonymous_roles = settings.get_list("xpack.security.authc.anonymous.roles");
+    let anonymous = (security_enabled && !anonymous_roles.is_empty()).then(|| {
+        let access = rampart_security::AnonymousAccess {
+            username: settings
+                .get("xpack.security.authc.anonymous.username")
+                .unwrap_or_default(),
+            roles: anonymous_roles,
+            authz_exception: settings.get_bool("xpack.security.authc.anonymous.authz_exception"),
+        };
+        tracing::warn!(
+            "anonymous access is on: requests without credentials act as [{}] with roles [{}]",
+            access.username,
+            access.roles.join(",")
+        );
+        access
+    });
+    let pipeline = Arc::new(
+        Pipeline::new(
+            authenticator.clone(),
+            throttle,
+            identity,
+            Arc::clone(&engine),
+        )
+        .with_anonymous(anonymous),
+    );
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())

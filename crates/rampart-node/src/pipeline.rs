@@ -32,6 +32,8 @@ pub struct Pipeline {
     throttle: Option<Throttle>,
     identity: NodeIdentity,
     engine: Arc<rampart_engine::Engine>,
+    /// `None` unless `xpack.security.authc.anonymous.roles` is set.
+    anonymous: Option<rampart_security::AnonymousAccess>,
 }
 
 fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
@@ -80,7 +82,14 @@ impl Pipeline {
             throttle,
             identity,
             engine,
+            anonymous: None,
         }
+    }
+
+    /// Requests without credentials act as this user instead of failing with 401.
+    pub fn with_anonymous(mut self, anonymous: Option<rampart_security::AnonymousAccess>) -> Self {
+        self.anonymous = anonymous;
+        self
     }
 
     async fn authenticate_request(
@@ -91,6 +100,9 @@ impl Pipeline {
         let Some(authenticator) = &self.authenticator else {
             return Ok(None);
         };
+        if let (Credentials::None, Some(anonymous)) = (&credentials, &self.anonymous) {
+            return Ok(Some(anonymous.authentication()));
+        }
         let username = match &credentials {
             Credentials::Basic { username, .. } => Some(username.clone()),
             _ => None,
@@ -431,8 +443,15 @@ impl ActionHandler for Pipeline {
         if let Identity(Some(authentication)) = &identity
             && !own_password
         {
-            authorize(authentication, request.name(), request.indices())
-                .map_err(|denied| EsError::new(403, "security_exception", denied.reason))?;
+            authorize(authentication, request.name(), request.indices()).map_err(|denied| {
+                let anonymous = authentication.authentication_type == "anonymous";
+                if anonymous && self.anonymous.as_ref().is_some_and(|a| !a.authz_exception) {
+                    // Ask for credentials instead: a browser or client then prompts for them.
+                    unauthenticated(&AuthcError::MissingCredentials, context)
+                } else {
+                    EsError::new(403, "security_exception", denied.reason)
+                }
+            })?;
         }
         if let ActionRequest::ChangePassword { username, password } = request {
             let Identity(Some(caller)) = identity else {

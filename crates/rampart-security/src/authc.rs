@@ -87,6 +87,41 @@ pub struct Authentication {
     pub authenticating_user: Option<User>,
 }
 
+/// Elasticsearch's name and type for anonymous access.
+pub const ANONYMOUS_REALM: RealmRef = RealmRef {
+    name: "__anonymous",
+    realm_type: "anonymous",
+};
+
+/// `xpack.security.authc.anonymous.*`: who a request without credentials is, when anyone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnonymousAccess {
+    pub username: String,
+    pub roles: Vec<String>,
+    /// A denied anonymous request answers 403 (true, the default) or 401 with a challenge.
+    pub authz_exception: bool,
+}
+
+impl AnonymousAccess {
+    pub fn authentication(&self) -> Authentication {
+        Authentication {
+            user: User {
+                username: self.username.clone(),
+                roles: self.roles.clone(),
+                full_name: None,
+                email: None,
+                metadata: json!({}),
+                enabled: true,
+            },
+            authentication_realm: ANONYMOUS_REALM,
+            lookup_realm: ANONYMOUS_REALM,
+            authentication_type: "anonymous",
+            api_key: None,
+            authenticating_user: None,
+        }
+    }
+}
+
 /// Elasticsearch's name and type for authentication by API key.
 pub const API_KEY_REALM: RealmRef = RealmRef {
     name: "_es_api_key",

@@ -21,7 +21,8 @@ pub mod tokens;
 
 pub use api_keys::{ApiKeyFilter, ApiKeyStore, CreatedApiKey};
 pub use authc::{
-    ApiKeyRef, AuthcError, Authentication, Authenticator, Credentials, RealmRef, User,
+    ANONYMOUS_REALM, AnonymousAccess, ApiKeyRef, AuthcError, Authentication, Authenticator,
+    Credentials, RealmRef, User,
 };
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize, authorize_run_as};
 pub use file_realm::FileRealm;
