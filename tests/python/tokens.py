@@ -77,4 +77,23 @@ try:
     raise SystemExit("an unknown grant was accepted")
 except ApiError as e:
     assert e.meta.status == 400, e.meta.status
+# API keys granted for another user, proven by password or by an access token.
+admin.security.put_user(username="app", password="app-password", roles=["superuser"])
+granted = admin.security.grant_api_key(grant_type="password", username="app",
+                                       password="app-password", api_key={"name": "for-app"})
+who = Elasticsearch(url, ca_certs=ca, api_key=granted["encoded"]).security.authenticate()
+assert who["username"] == "app" and who["api_key"]["name"] == "for-app", who
+app_token = admin.security.get_token(grant_type="password", username="app",
+                                     password="app-password")
+by_token = admin.security.grant_api_key(grant_type="access_token",
+                                        access_token=app_token["access_token"],
+                                        api_key={"name": "via-token"})
+who = Elasticsearch(url, ca_certs=ca, api_key=by_token["encoded"]).security.authenticate()
+assert who["username"] == "app", who
+try:
+    admin.security.grant_api_key(grant_type="password", username="app", password="wrong-pass",
+                                 api_key={"name": "nope"})
+    raise SystemExit("a grant with a wrong password made a key")
+except AuthenticationException:
+    pass
 print("ok")

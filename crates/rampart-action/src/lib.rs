@@ -67,6 +67,13 @@ pub enum TokenGrant {
     RefreshToken { refresh_token: Secret },
 }
 
+/// The credentials of `POST /_security/api_key/grant`.
+#[derive(Debug, Clone)]
+pub enum ApiKeyGrant {
+    Password { username: String, password: Secret },
+    AccessToken { token: Secret },
+}
+
 /// `DELETE /_security/oauth2/token`: which tokens to invalidate.
 #[derive(Debug, Clone, Default)]
 pub struct InvalidateTokens {
@@ -115,6 +122,11 @@ pub enum ActionRequest {
         password: Secret,
     },
     CreateApiKey(CreateApiKeyRequest),
+    /// `POST /_security/api_key/grant`: a key for the user the grant proves.
+    GrantApiKey {
+        grant: ApiKeyGrant,
+        request: CreateApiKeyRequest,
+    },
     GetApiKeys(ApiKeySelector),
     InvalidateApiKeys(ApiKeySelector),
     /// `POST /_security/realm/{realms}/_clear_cache[?usernames=...]`.
@@ -195,6 +207,7 @@ impl ActionRequest {
                 "cluster:admin/xpack/security/user/change_password"
             }
             ActionRequest::CreateApiKey(_) => "cluster:admin/xpack/security/api_key/create",
+            ActionRequest::GrantApiKey { .. } => "cluster:admin/xpack/security/api_key/grant",
             ActionRequest::GetApiKeys(_) => "cluster:admin/xpack/security/api_key/get",
             ActionRequest::InvalidateApiKeys(_) => {
                 "cluster:admin/xpack/security/api_key/invalidate"
@@ -223,6 +236,7 @@ impl ActionRequest {
             | ActionRequest::SetUserEnabled { .. }
             | ActionRequest::ChangePassword { .. }
             | ActionRequest::CreateApiKey(_)
+            | ActionRequest::GrantApiKey { .. }
             | ActionRequest::GetApiKeys(_)
             | ActionRequest::InvalidateApiKeys(_)
             | ActionRequest::ClearRealmCache { .. }

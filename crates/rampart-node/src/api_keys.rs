@@ -46,7 +46,8 @@ pub fn create(
             request.role_descriptors,
             request.metadata,
             &caller.user.username,
-            caller.authentication_realm.name,
+            // The realm that holds the owner (under run_as, the target's, not the caller's).
+            caller.lookup_realm.name,
         )
         .map_err(store_error)?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!(

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use rampart_action::{
-    ActionRequest, ActionResponse, ClusterHealthRequest, EsError, HealthStatus, TokenGrant,
+    ActionRequest, ActionResponse, ApiKeyGrant, ClusterHealthRequest, EsError, HealthStatus,
+    TokenGrant,
 };
 use rampart_rest::{ActionHandler, RequestContext};
 use rampart_security::{
@@ -245,7 +246,8 @@ impl Pipeline {
             | ActionRequest::GetApiKeys(_)
             | ActionRequest::InvalidateApiKeys(_)
             | ActionRequest::CreateToken(_)
-            | ActionRequest::InvalidateTokens(_) => Err(EsError::new(
+            | ActionRequest::InvalidateTokens(_)
+            | ActionRequest::GrantApiKey { .. } => Err(EsError::new(
                 500,
                 "exception",
                 "an identity-bound action reached execute",
@@ -284,9 +286,11 @@ impl Pipeline {
     ) -> Result<ActionResponse, EsError> {
         let address = context.remote_addr.ip();
         let grant_user = match &request {
-            ActionRequest::CreateToken(TokenGrant::Password { username, .. }) => {
-                Some(username.clone())
-            }
+            ActionRequest::CreateToken(TokenGrant::Password { username, .. })
+            | ActionRequest::GrantApiKey {
+                grant: ApiKeyGrant::Password { username, .. },
+                ..
+            } => Some(username.clone()),
             _ => None,
         };
         if let (Some(throttle), Some(username)) = (&self.throttle, &grant_user)
@@ -304,6 +308,13 @@ impl Pipeline {
             .on_blocking_thread(move |authenticator| match request {
                 ActionRequest::CreateToken(grant) => tokens::create(authenticator, &caller, grant),
                 ActionRequest::InvalidateTokens(r) => tokens::invalidate(authenticator, r),
+                ActionRequest::GrantApiKey { grant, request } => {
+                    let store = authenticator.api_keys().ok_or_else(|| {
+                        EsError::bad_request("API keys are not enabled on this node")
+                    })?;
+                    let owner = tokens::authenticate_grant(authenticator, grant)?;
+                    api_keys::create(store, &owner, request)
+                }
                 _ => Err(EsError::new(500, "exception", "not a token action")),
             })
             .await;
@@ -496,7 +507,10 @@ impl ActionHandler for Pipeline {
                 })
                 .await;
         }
-        if let ActionRequest::CreateToken(_) | ActionRequest::InvalidateTokens(_) = &request {
+        if let ActionRequest::CreateToken(_)
+        | ActionRequest::InvalidateTokens(_)
+        | ActionRequest::GrantApiKey { .. } = &request
+        {
             let Identity(Some(caller)) = identity else {
                 return Err(EsError::bad_request(
                     "security is disabled ([xpack.security.enabled: false]), so there are no tokens",

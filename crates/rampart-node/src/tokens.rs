@@ -1,6 +1,6 @@
 //! `POST|DELETE /_security/oauth2/token`: issuing bearer tokens by grant and invalidating them.
 
-use rampart_action::{ActionResponse, EsError, InvalidateTokens, TokenGrant};
+use rampart_action::{ActionResponse, ApiKeyGrant, EsError, InvalidateTokens, TokenGrant};
 use rampart_security::{Authentication, Authenticator, Credentials, RefreshError, TokenStore};
 use serde_json::json;
 
@@ -69,11 +69,7 @@ pub fn create(
         }
     };
     let issued = tokens
-        .issue(
-            &owner.user.username,
-            owner.authentication_realm.name,
-            refreshable,
-        )
+        .issue(&owner.user.username, owner.lookup_realm.name, refreshable)
         .map_err(storage)?;
     let mut body = json!({
         "access_token": issued.access_token.expose(),
@@ -88,6 +84,36 @@ pub fn create(
         body["refresh_token"] = json!(refresh.expose());
     }
     Ok(ActionResponse::ok(body))
+}
+
+/// The user an API key grant proves: by password (throttled by the caller like a login) or
+/// by a bearer token.
+pub fn authenticate_grant(
+    authenticator: &Authenticator,
+    grant: ApiKeyGrant,
+) -> Result<Authentication, EsError> {
+    let (credentials, who) = match grant {
+        ApiKeyGrant::Password { username, password } => (
+            Credentials::Basic {
+                username: username.clone(),
+                password: password.expose().into(),
+            },
+            format!("user [{username}]"),
+        ),
+        ApiKeyGrant::AccessToken { token } => (
+            Credentials::Bearer {
+                token: token.expose().into(),
+            },
+            "the given access token".to_string(),
+        ),
+    };
+    authenticator.authenticate(&credentials).map_err(|_| {
+        EsError::new(
+            401,
+            "security_exception",
+            format!("failed to authenticate {who}"),
+        )
+    })
 }
 
 pub fn invalidate(

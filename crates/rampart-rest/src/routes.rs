@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hyper::Method;
 use rampart_action::{
-    ActionRequest, ApiKeySelector, ClusterHealthRequest, CreateApiKeyRequest, EsError,
+    ActionRequest, ApiKeyGrant, ApiKeySelector, ClusterHealthRequest, CreateApiKeyRequest, EsError,
     HealthStatus, InvalidateTokens, NodeCountCondition, PutUserRequest, Secret, TokenGrant,
 };
 use serde_json::{Map, Value};
@@ -290,6 +290,53 @@ fn create_api_key(
         role_descriptors,
         metadata,
     }))
+}
+
+fn grant_api_key(
+    params: &matchit::Params<'_, '_>,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a grant API key request")?;
+    let grant_type = string_field(&mut map, "grant_type")?
+        .ok_or_else(|| parse_error("[grant_type] is required"))?;
+    let grant = match grant_type.as_str() {
+        "password" => ApiKeyGrant::Password {
+            username: string_field(&mut map, "username")?
+                .ok_or_else(|| parse_error("[username] is required for the password grant"))?,
+            password: string_field(&mut map, "password")?
+                .map(Secret::new)
+                .ok_or_else(|| parse_error("[password] is required for the password grant"))?,
+        },
+        "access_token" => ApiKeyGrant::AccessToken {
+            token: string_field(&mut map, "access_token")?
+                .map(Secret::new)
+                .ok_or_else(|| {
+                    parse_error("[access_token] is required for the access_token grant")
+                })?,
+        },
+        other => {
+            return Err(EsError::bad_request(format!(
+                "grant_type [{other}] is not supported: use password or access_token"
+            )));
+        }
+    };
+    let api_key = match map.remove("api_key") {
+        Some(v @ Value::Object(_)) => v,
+        _ => return Err(parse_error("[api_key] is required and must be an object")),
+    };
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse grant API key request: unexpected field [{field}]"
+        )));
+    }
+    let body = serde_json::to_vec(&api_key).map_err(|e| parse_error(e.to_string()))?;
+    match create_api_key(params, query, &body)? {
+        ActionRequest::CreateApiKey(request) => Ok(ActionRequest::GrantApiKey { grant, request }),
+        _ => Err(parse_error(
+            "the [api_key] of a grant is not an API key request",
+        )),
+    }
 }
 
 fn flag(value: Option<&str>, name: &str) -> Result<bool, EsError> {
@@ -602,6 +649,10 @@ impl Routes {
                     },
                     write(Method::DELETE, invalidate_api_keys),
                 ],
+            ),
+            (
+                "/_security/api_key/grant",
+                vec![write(Method::POST, grant_api_key)],
             ),
             (
                 "/_security/oauth2/token",
