@@ -339,3 +339,64 @@ fn anonymous_access_is_off_by_default_and_follows_its_settings() {
     );
     assert_eq!(bare(&node, "/").status, 403);
 }
+
+#[test]
+fn configured_realms_name_and_order_the_chain() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = Node::start(dir.path(), &[], &[]);
+    let elastic = format!("elastic:{}", first.printed_password());
+    let put = request(
+        "PUT",
+        &first,
+        &elastic,
+        "/_security/user/pat",
+        r#"{"password":"pat-password","roles":["superuser"]}"#,
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert!(first.stop().success());
+    let node = Node::start(
+        dir.path(),
+        &[
+            "xpack.security.authc.realms.native.people.order=0",
+            "xpack.security.authc.realms.native.people.cache.ttl=0",
+        ],
+        &[],
+    );
+    let ca = node.ca();
+    let me = curl_as(
+        &ca,
+        "pat:pat-password",
+        &node.url("/_security/_authenticate"),
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(
+        me.json()["authentication_realm"],
+        serde_json::json!({"name": "people", "type": "native"})
+    );
+    let cleared = request(
+        "POST",
+        &node,
+        &elastic,
+        "/_security/realm/people/_clear_cache",
+        "",
+    );
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert!(node.stop().success());
+
+    // A realm type Rampart does not have stops the start with the setting named.
+    let out = start_expecting_exit({
+        let mut cmd = rampart(dir.path());
+        cmd.args([
+            "start",
+            "-E",
+            "xpack.security.authc.realms.ldap.corp.order=1",
+        ]);
+        cmd
+    });
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("realm type [ldap] is not supported"),
+        "{stderr}"
+    );
+}

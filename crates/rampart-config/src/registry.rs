@@ -277,6 +277,29 @@ pub fn registry() -> &'static [SettingDef] {
             Kind::Bool,
             Some("true"),
         );
+        // The realm chain: xpack.security.authc.realms.{type}.{name}.*
+        add("xpack.security.authc.realms.*.*.order", Kind::String, None);
+        add(
+            "xpack.security.authc.realms.*.*.enabled",
+            Kind::Bool,
+            Some("true"),
+        );
+        // A time value, or 0 to turn the cache off (checked where the realm is built).
+        add(
+            "xpack.security.authc.realms.*.*.cache.ttl",
+            Kind::String,
+            Some("20m"),
+        );
+        add(
+            "xpack.security.authc.realms.*.*.cache.max_users",
+            Kind::PositiveInt,
+            Some("100000"),
+        );
+        add(
+            "xpack.security.authc.realms.*.*.cache.hash_algo",
+            Kind::String,
+            Some("ssha256"),
+        );
         add(
             "xpack.security.password_hashing.algorithm",
             Kind::String,
@@ -315,7 +338,27 @@ pub fn registry() -> &'static [SettingDef] {
 }
 
 pub fn lookup(name: &str) -> Option<&'static SettingDef> {
-    registry().iter().find(|d| d.name == name)
+    registry()
+        .iter()
+        .find(|d| d.name == name)
+        .or_else(|| registry().iter().find(|d| pattern_matches(&d.name, name)))
+}
+
+/// A registered name with `*` segments (`xpack.security.authc.realms.*.*.order`) matches any
+/// name with a non-empty segment in each of those places.
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    if !pattern.contains('*') {
+        return false;
+    }
+    let (mut p, mut n) = (pattern.split('.'), name.split('.'));
+    loop {
+        match (p.next(), n.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(segment)) if !segment.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
 }
 
 /// The registered name closest to a mistyped one, if any is close enough to be a likely typo.
@@ -333,6 +376,15 @@ pub fn nearest(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(lookup("xpack.security.authc.realms.native.native1.order").is_some());
+        assert!(lookup("xpack.security.authc.realms.file.f.cache.ttl").is_some());
+        assert!(lookup("xpack.security.authc.realms.native..order").is_none());
+        assert!(lookup("xpack.security.authc.realms.native.n.x.order").is_none());
+        assert!(lookup("xpack.security.authc.realms.native.n.frobnicate").is_none());
+    }
 
     #[test]
     fn port_ranges() {

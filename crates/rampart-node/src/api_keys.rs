@@ -69,6 +69,7 @@ pub fn create(
 
 pub fn get(
     store: &ApiKeyStore,
+    realm_type: impl Fn(&str) -> Option<&'static str>,
     caller: &Authentication,
     selector: ApiKeySelector,
 ) -> Result<ActionResponse, EsError> {
@@ -76,11 +77,8 @@ pub fn get(
         .find(&filter(selector, caller))
         .into_iter()
         .map(|(id, k)| {
-            let realm_type = match k.realm.as_str() {
-                "default_file" => "file",
-                "default_native" => "native",
-                other => other,
-            };
+            // A realm since removed from the configuration keeps its name as its type.
+            let realm_type = realm_type(&k.realm).unwrap_or(k.realm.as_str()).to_string();
             let mut key = json!({
                 "id": id, "name": k.name, "type": "rest", "creation": k.creation,
                 "invalidated": k.invalidated, "username": k.username, "realm": k.realm,

@@ -13,6 +13,7 @@ pub mod home;
 pub mod keystore;
 pub mod network;
 pub mod pipeline;
+mod realms;
 pub mod state;
 pub mod tokens;
 mod users;
@@ -302,7 +303,18 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         let mut authenticator =
             Authenticator::new(Arc::new(reserved), Some(file_realm), Some(native_realm))
                 .map_err(failure)?
+                .with_realms(realms::realm_configs(&settings).map_err(config_error)?)
+                .map_err(config_error)?
                 .with_api_keys(api_keys);
+        tracing::info!(
+            "realm chain: reserved, {}",
+            authenticator
+                .realm_chain()
+                .iter()
+                .map(|r| format!("{}/{}", r.realm_type, r.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if settings.get_bool("xpack.security.authc.token.enabled") {
             let timeout = parse_time_value(
                 &settings

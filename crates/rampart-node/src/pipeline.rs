@@ -498,7 +498,9 @@ impl ActionHandler for Pipeline {
                     })?;
                     match request {
                         ActionRequest::CreateApiKey(r) => api_keys::create(store, &caller, r),
-                        ActionRequest::GetApiKeys(s) => api_keys::get(store, &caller, s),
+                        ActionRequest::GetApiKeys(s) => {
+                            api_keys::get(store, |r| authenticator.realm_type(r), &caller, s)
+                        }
                         ActionRequest::InvalidateApiKeys(s) => {
                             api_keys::invalidate(store, &caller, s)
                         }

@@ -181,6 +181,63 @@ pub struct Authenticator {
     native: Option<Arc<NativeRealm>>,
     api_keys: Option<Arc<ApiKeyStore>>,
     tokens: Option<Arc<TokenStore>>,
+    reserved_cache: CredentialCache,
+    /// The file and native realms in `order`, each with its own credential cache.
+    chain: Vec<ChainLink>,
+}
+
+/// A realm type Rampart implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealmKind {
+    File,
+    Native,
+}
+
+impl RealmKind {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            RealmKind::File => "file",
+            RealmKind::Native => "native",
+        }
+    }
+}
+
+/// `xpack.security.authc.realms.{type}.{name}.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmConfig {
+    pub kind: RealmKind,
+    pub name: String,
+    pub order: i64,
+    pub enabled: bool,
+    /// `cache.ttl`; zero turns the cache off.
+    pub cache_ttl: std::time::Duration,
+    /// `cache.max_users`.
+    pub cache_max_users: usize,
+}
+
+impl RealmConfig {
+    /// Elasticsearch 8's implicit realms: file then native, ahead of any configured realm, for
+    /// each type that is not configured explicitly.
+    pub fn implicit(kind: RealmKind) -> RealmConfig {
+        let (name, order) = match kind {
+            RealmKind::File => (FILE_REALM.name, i64::from(i32::MIN)),
+            RealmKind::Native => (NATIVE_REALM.name, i64::from(i32::MIN) + 1),
+        };
+        RealmConfig {
+            kind,
+            name: name.to_string(),
+            order,
+            enabled: true,
+            cache_ttl: std::time::Duration::from_secs(20 * 60),
+            cache_max_users: 100_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ChainLink {
+    kind: RealmKind,
+    realm: RealmRef,
     cache: CredentialCache,
 }
 
@@ -200,14 +257,88 @@ impl Authenticator {
         file: Option<Arc<FileRealm>>,
         native: Option<Arc<NativeRealm>>,
     ) -> Result<Self, String> {
-        Ok(Authenticator {
+        Authenticator {
             reserved,
             file,
             native,
             api_keys: None,
             tokens: None,
-            cache: CredentialCache::new()?,
-        })
+            reserved_cache: CredentialCache::new()?,
+            chain: Vec::new(),
+        }
+        .with_realms(Vec::new())
+    }
+
+    /// Configures the realm chain (after the reserved realm, which is always first). Each type
+    /// not configured keeps its implicit realm, as in Elasticsearch 8; disabled realms are left
+    /// out. Orders and names must be unique, and there may be one realm of each type.
+    pub fn with_realms(mut self, configured: Vec<RealmConfig>) -> Result<Self, String> {
+        let mut realms = configured;
+        for kind in [RealmKind::File, RealmKind::Native] {
+            match realms.iter().filter(|r| r.kind == kind).count() {
+                0 => realms.push(RealmConfig::implicit(kind)),
+                1 => {}
+                _ => {
+                    return Err(format!(
+                        "more than one [{}] realm is configured under \
+                         [xpack.security.authc.realms.{}]: keep one",
+                        kind.type_name(),
+                        kind.type_name()
+                    ));
+                }
+            }
+        }
+        realms.retain(|r| r.enabled);
+        realms.sort_by_key(|r| r.order);
+        for pair in realms.windows(2) {
+            if pair[0].order == pair[1].order {
+                return Err(format!(
+                    "realms [{}] and [{}] have the same order [{}]: give each realm its own order",
+                    pair[0].name, pair[1].name, pair[0].order
+                ));
+            }
+        }
+        let mut chain = Vec::new();
+        for realm in realms {
+            if realm.name == RESERVED_REALM.name || realm.name.starts_with('_') {
+                return Err(format!(
+                    "realm name [{}] is reserved: choose another name",
+                    realm.name
+                ));
+            }
+            let name: &'static str = match realm.name.as_str() {
+                n if n == FILE_REALM.name => FILE_REALM.name,
+                n if n == NATIVE_REALM.name => NATIVE_REALM.name,
+                // Realm names live as long as the node; a few bytes per configured realm.
+                _ => Box::leak(realm.name.into_boxed_str()),
+            };
+            chain.push(ChainLink {
+                kind: realm.kind,
+                realm: RealmRef {
+                    name,
+                    realm_type: realm.kind.type_name(),
+                },
+                cache: CredentialCache::with_limits(realm.cache_ttl, realm.cache_max_users)?,
+            });
+        }
+        self.chain = chain;
+        Ok(self)
+    }
+
+    /// The type of a realm of this node by name (`reserved`, `file`, `native`).
+    pub fn realm_type(&self, name: &str) -> Option<&'static str> {
+        if name == RESERVED_REALM.name {
+            return Some(RESERVED_REALM.realm_type);
+        }
+        self.chain
+            .iter()
+            .find(|l| l.realm.name == name)
+            .map(|l| l.realm.realm_type)
+    }
+
+    /// The realms after the reserved one, in order.
+    pub fn realm_chain(&self) -> Vec<RealmRef> {
+        self.chain.iter().map(|l| l.realm).collect()
     }
 
     /// Accepts `Authorization: ApiKey` against this store.
@@ -316,29 +447,37 @@ impl Authenticator {
         self.native.as_deref()
     }
 
-    /// Clears cached credentials for `realms` (names or `*`; the cache is shared, so any realm of
-    /// this node clears it), only for `usernames` when given. True when a named realm matched.
+    fn caches(&self) -> impl Iterator<Item = (&'static str, &CredentialCache)> {
+        std::iter::once((RESERVED_REALM.name, &self.reserved_cache))
+            .chain(self.chain.iter().map(|l| (l.realm.name, &l.cache)))
+    }
+
+    /// Clears cached credentials of `realms` (names, or `*`/`_all`), only for `usernames` when
+    /// given. True when a named realm matched.
     pub fn clear_cache(&self, realms: &[String], usernames: &[String]) -> bool {
-        const REALMS: [&str; 3] = [RESERVED_REALM.name, FILE_REALM.name, NATIVE_REALM.name];
-        let matched = realms
-            .iter()
-            .any(|r| r == "*" || r == "_all" || REALMS.contains(&r.as_str()));
-        if matched {
+        let mut matched = false;
+        for (name, cache) in self.caches() {
+            if !realms.iter().any(|r| r == "*" || r == "_all" || r == name) {
+                continue;
+            }
+            matched = true;
             if usernames.is_empty() {
-                self.cache.clear();
+                cache.clear();
             } else {
                 for user in usernames {
-                    self.cache.invalidate(user);
+                    cache.invalidate(user);
                 }
             }
         }
         matched
     }
 
-    /// Forgets a user's cached credentials: after its password changed, or it was disabled or
-    /// deleted.
+    /// Forgets a user's cached credentials in every realm: after its password changed, or it
+    /// was disabled or deleted.
     pub fn invalidate(&self, username: &str) {
-        self.cache.invalidate(username);
+        for (_, cache) in self.caches() {
+            cache.invalidate(username);
+        }
     }
 
     pub fn reserved_users(&self) -> &ReservedUserStore {
@@ -349,7 +488,9 @@ impl Authenticator {
     /// password may have changed or a user gone.
     pub fn reload_file_realm(&self) {
         if self.file.as_ref().is_some_and(|f| f.reload_if_changed()) {
-            self.cache.clear();
+            for link in self.chain.iter().filter(|l| l.kind == RealmKind::File) {
+                link.cache.clear();
+            }
         }
     }
 
@@ -374,45 +515,66 @@ impl Authenticator {
 
     /// Who `username` is along the realm chain, with the hash to check a password against.
     fn lookup(&self, username: &str) -> Option<(Authentication, String)> {
+        self.lookup_cached(username).map(|(a, h, _)| (a, h))
+    }
+
+    /// [`Self::lookup`], with the credential cache of the realm that has the user.
+    fn lookup_cached(&self, username: &str) -> Option<(Authentication, String, &CredentialCache)> {
         if let Some(authentication) = Self::reserved_authentication(username) {
             // A reserved name never falls through to another realm.
             return self
                 .reserved
                 .password_hash(username)
-                .map(|hash| (authentication, hash));
+                .map(|hash| (authentication, hash, &self.reserved_cache));
         }
-        if let Some((hash, roles)) = self.file.as_ref().and_then(|f| f.lookup(username)) {
-            return Some(Self::file_authentication(username, roles, hash));
+        for link in &self.chain {
+            match link.kind {
+                RealmKind::File => {
+                    if let Some((hash, roles)) = self.file.as_ref().and_then(|f| f.lookup(username))
+                    {
+                        let (authentication, hash) =
+                            Self::file_authentication(username, roles, hash, link.realm);
+                        return Some((authentication, hash, &link.cache));
+                    }
+                }
+                RealmKind::Native => {
+                    let Some(user) = self.native.as_ref().and_then(|n| n.get(username)) else {
+                        continue;
+                    };
+                    if !user.enabled {
+                        // A disabled user fails exactly like a wrong password.
+                        return None;
+                    }
+                    return Some((
+                        Authentication {
+                            user: User {
+                                username: username.to_string(),
+                                roles: user.roles,
+                                full_name: user.full_name,
+                                email: user.email,
+                                metadata: user.metadata,
+                                enabled: true,
+                            },
+                            authentication_realm: link.realm,
+                            lookup_realm: link.realm,
+                            authentication_type: "realm",
+                            api_key: None,
+                            authenticating_user: None,
+                        },
+                        user.password_hash,
+                        &link.cache,
+                    ));
+                }
+            }
         }
-        let user = self.native.as_ref()?.get(username)?;
-        if !user.enabled {
-            // A disabled user fails exactly like a wrong password.
-            return None;
-        }
-        Some((
-            Authentication {
-                user: User {
-                    username: username.to_string(),
-                    roles: user.roles,
-                    full_name: user.full_name,
-                    email: user.email,
-                    metadata: user.metadata,
-                    enabled: true,
-                },
-                authentication_realm: NATIVE_REALM,
-                lookup_realm: NATIVE_REALM,
-                authentication_type: "realm",
-                api_key: None,
-                authenticating_user: None,
-            },
-            user.password_hash,
-        ))
+        None
     }
 
     fn file_authentication(
         username: &str,
         roles: Vec<String>,
         hash: String,
+        realm: RealmRef,
     ) -> (Authentication, String) {
         (
             Authentication {
@@ -424,8 +586,8 @@ impl Authenticator {
                     metadata: json!({}),
                     enabled: true,
                 },
-                authentication_realm: FILE_REALM,
-                lookup_realm: FILE_REALM,
+                authentication_realm: realm,
+                lookup_realm: realm,
                 authentication_type: "realm",
                 api_key: None,
                 authenticating_user: None,
@@ -444,8 +606,8 @@ impl Authenticator {
             Credentials::Basic { username, password } => {
                 // The user as stored now: its current hash decides whether the cache may answer,
                 // and its roles are read afresh.
-                let (authentication, hash) = self.lookup(username)?;
-                self.cache
+                let (authentication, hash, cache) = self.lookup_cached(username)?;
+                cache
                     .matches(username, password, &hash)
                     .then_some(Ok(authentication))
             }
@@ -467,10 +629,10 @@ impl Authenticator {
                 let failed = || AuthcError::Failed {
                     username: username.clone(),
                 };
-                match self.lookup(username) {
-                    Some((authentication, hash)) => {
+                match self.lookup_cached(username) {
+                    Some((authentication, hash, cache)) => {
                         if verify_password(password, &hash) {
-                            self.cache.remember(username, password, &hash);
+                            cache.remember(username, password, &hash);
                             Ok(authentication)
                         } else {
                             Err(failed())
@@ -559,5 +721,113 @@ mod tests {
             authn.authenticate(&Credentials::None),
             Err(AuthcError::MissingCredentials)
         );
+    }
+
+    /// The same name in the file and the native realm, with different passwords.
+    fn two_realms() -> (tempfile::TempDir, Authenticator) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let reserved = ReservedUserStore::open(dir.path()).expect("store");
+        let mut users = crate::file_realm::FileUsers::load(dir.path())
+            .expect("load")
+            .0;
+        users
+            .add_user("dup", &SecretString::from("file-password"), &[])
+            .expect("add");
+        users.save(dir.path()).expect("save");
+        let file = FileRealm::open(dir.path()).expect("file realm");
+        let native = NativeRealm::open(dir.path()).expect("native realm");
+        native
+            .put_user(
+                "dup",
+                crate::PutUser {
+                    password: Some(SecretString::from("native-password")),
+                    password_hash: None,
+                    roles: Vec::new(),
+                    full_name: None,
+                    email: None,
+                    metadata: None,
+                    enabled: None,
+                },
+            )
+            .expect("put");
+        let authn = Authenticator::new(
+            Arc::new(reserved),
+            Some(Arc::new(file)),
+            Some(Arc::new(native)),
+        )
+        .expect("authn");
+        (dir, authn)
+    }
+
+    fn realm_of(authn: &Authenticator, password: &str) -> Option<&'static str> {
+        authn
+            .authenticate(&Credentials::Basic {
+                username: "dup".into(),
+                password: SecretString::from(password),
+            })
+            .ok()
+            .map(|a| a.authentication_realm.name)
+    }
+
+    fn realm(kind: RealmKind, name: &str, order: i64, enabled: bool) -> RealmConfig {
+        RealmConfig {
+            kind,
+            name: name.into(),
+            order,
+            enabled,
+            ..RealmConfig::implicit(kind)
+        }
+    }
+
+    #[test]
+    fn the_realm_chain_follows_order_and_enabled() {
+        let (_dir, authn) = two_realms();
+        // Implicit chain: file first, so it shadows the native user.
+        assert_eq!(realm_of(&authn, "file-password"), Some("default_file"));
+        assert_eq!(realm_of(&authn, "native-password"), None);
+
+        let (_dir, authn) = two_realms();
+        let authn = authn
+            .with_realms(vec![
+                realm(RealmKind::Native, "people", 0, true),
+                realm(RealmKind::File, "ops", 1, true),
+            ])
+            .expect("chain");
+        assert_eq!(realm_of(&authn, "native-password"), Some("people"));
+        assert_eq!(realm_of(&authn, "file-password"), None);
+        assert_eq!(authn.realm_type("people"), Some("native"));
+        assert!(authn.clear_cache(&["ops".into()], &[]));
+        assert!(!authn.clear_cache(&["default_file".into()], &[]));
+
+        let (_dir, authn) = two_realms();
+        let authn = authn
+            .with_realms(vec![realm(RealmKind::File, "ops", 0, false)])
+            .expect("chain");
+        assert_eq!(realm_of(&authn, "native-password"), Some("default_native"));
+
+        for (chain, needle) in [
+            (
+                vec![
+                    realm(RealmKind::File, "a", 1, true),
+                    realm(RealmKind::Native, "b", 1, true),
+                ],
+                "same order",
+            ),
+            (
+                vec![
+                    realm(RealmKind::File, "a", 1, true),
+                    realm(RealmKind::File, "b", 2, true),
+                ],
+                "more than one",
+            ),
+            (
+                vec![realm(RealmKind::File, "reserved", 1, true)],
+                "reserved",
+            ),
+        ] {
+            let (_dir, authn) = two_realms();
+            let e = authn.with_realms(chain).expect_err(needle);
+            assert!(e.contains(needle), "{e}");
+        }
     }
 }

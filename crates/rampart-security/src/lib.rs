@@ -22,7 +22,7 @@ pub mod tokens;
 pub use api_keys::{ApiKeyFilter, ApiKeyStore, CreatedApiKey};
 pub use authc::{
     ANONYMOUS_REALM, AnonymousAccess, ApiKeyRef, AuthcError, Authentication, Authenticator,
-    Credentials, RealmRef, User,
+    Credentials, RealmConfig, RealmKind, RealmRef, User,
 };
 pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize, authorize_run_as};
 pub use file_realm::FileRealm;

@@ -284,6 +284,10 @@ impl CredentialCache {
     }
 
     pub fn remember(&self, username: &str, password: &SecretString, stored_hash: &str) {
+        if self.ttl.is_zero() || self.max_entries == 0 {
+            // `cache.ttl: 0` (or no room): the realm does not cache.
+            return;
+        }
         let digest = self.digest(username, password, stored_hash);
         let mut entries = match self.entries.write() {
             Ok(e) => e,
