@@ -400,3 +400,82 @@ fn configured_realms_name_and_order_the_chain() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reset_password_changes_passwords_through_the_running_node() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &["resource.reload.interval.high=1s"], &[]);
+    let old = format!("elastic:{}", node.printed_password());
+    let ca = node.ca();
+    let reset = |args: &[&str], input: &str| rampart_with_input(dir.path(), args, input, &[]);
+
+    let out = reset(&["reset-password", "-u", "elastic", "--batch"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let new = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("New value: "))
+        .unwrap_or_else(|| panic!("no new value in {stdout}"))
+        .trim()
+        .to_string();
+    assert_eq!(
+        curl_as(&ca, &format!("elastic:{new}"), &node.url("/")).status,
+        200
+    );
+    assert_eq!(curl_as(&ca, &old, &node.url("/")).status, 401);
+    let users = std::fs::read_to_string(dir.path().join("config/users")).unwrap_or_default();
+    assert!(
+        !users.contains("rampart_reset_"),
+        "the temporary user stays: {users}"
+    );
+
+    // A native user, with a chosen password read from standard input.
+    let put = request(
+        "PUT",
+        &node,
+        &format!("elastic:{new}"),
+        "/_security/user/shipper",
+        r#"{"password":"shipper-pw1","roles":[]}"#,
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    let out = reset(
+        &["reset-password", "-u", "shipper", "-i", "-b", "-s"],
+        "shipper-pw2\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        curl_as(
+            &ca,
+            "shipper:shipper-pw2",
+            &node.url("/_security/_authenticate")
+        )
+        .status,
+        200
+    );
+
+    let out = reset(&["reset-password", "-u", "nobody_here", "-b"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(65),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(node);
+    let out = reset(&["reset-password", "-u", "elastic", "-b"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("start the node first"), "{stderr}");
+}

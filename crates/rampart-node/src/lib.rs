@@ -14,6 +14,7 @@ pub mod keystore;
 pub mod network;
 pub mod pipeline;
 mod realms;
+pub mod reset_password;
 pub mod state;
 pub mod tokens;
 mod users;

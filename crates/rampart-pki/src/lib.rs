@@ -25,6 +25,7 @@ pub use rcgen::Error as GenerationError;
 pub use reload::{ReloadOutcome, ReloadingServerConfig};
 pub use tls::{
     BuiltServerConfig, Layer, TlsError, VerificationMode, build_client_config, build_server_config,
+    client_config_trusting,
 };
 
 use rustls::pki_types::CertificateDer;

@@ -522,6 +522,31 @@ impl ServerCertVerifier for NoVerification {
 
 /// Builds the client configuration of `layer` (what a node dials its peers with): it presents
 /// the layer's own certificate and checks the peer as `verification_mode` says.
+/// A client configuration that trusts the CA certificates in one PEM file, with full
+/// verification (chain and host name), TLS 1.2 and 1.3: what a CLI tool uses to reach its
+/// own node, such as `rampart reset-password` trusting `config/certs/http_ca.crt`.
+pub fn client_config_trusting(ca_pem: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let setting = "the node's HTTP CA";
+    let certs = Files::default().pem_certificates(ca_pem, setting)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| {
+            TlsError(format!(
+                "[{}] holds a certificate that cannot be trusted: {e}",
+                ca_pem.display()
+            ))
+        })?;
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    .map_err(|e| TlsError(format!("cannot build a TLS client configuration: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 pub fn build_client_config(
     settings: &Settings,
     secure: &SecureSettings,
