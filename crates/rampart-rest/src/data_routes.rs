@@ -652,6 +652,9 @@ fn bulk_item(
             reason,
         })
     };
+    if index.is_empty() {
+        return invalid("Invalid index name [], must not be empty".into());
+    }
     if let Err(e) = check_conditions(&conditions, op) {
         return invalid(e.reason);
     }
@@ -1391,6 +1394,12 @@ mod tests {
         );
         assert!(matches!(&items[3], BulkItem::Write(w) if w.retry_on_conflict == 2));
         assert!(matches!(&items[4], BulkItem::Invalid { op: "delete", .. }));
+        // Found by the bulk_body fuzz target: an empty index name is refused for that item.
+        let items =
+            parse_bulk(None, b"{\"index\":{\"_index\":\"\",\"_id\":\"0\"}}\n{}\n").expect("parses");
+        assert!(
+            matches!(&items[0], BulkItem::Invalid { reason, .. } if reason.contains("must not be empty"))
+        );
     }
 
     #[test]
