@@ -166,7 +166,7 @@ fn file_users_authenticate_and_changes_apply_without_restart() {
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(
         denied.json()["error"]["reason"],
-        "action [cluster:monitor/main] is unauthorized for user [nobody_much] with effective roles [no_such_role]"
+        "action [cluster:monitor/main] is unauthorized for user [nobody_much] with effective roles [no_such_role], this action is granted by the cluster privileges [all,monitor,manage]"
     );
     assert_eq!(
         curl_as(

@@ -268,10 +268,17 @@ fn run_as_carries_both_identities_and_is_refused_without_the_privilege() {
     assert_eq!(me["roles"], serde_json::json!(["viewer"]));
     assert_eq!(me["authentication_realm"]["name"], "reserved");
     assert_eq!(me["lookup_realm"]["name"], "default_native");
-    // The action is judged with the target's roles: kim's grant nothing yet.
-    let main = as_user(&elastic, "kim", "/");
-    assert_eq!(main.status, 403, "{}", main.body);
-    assert!(main.body.contains("for user [kim]"), "{}", main.body);
+    // The action is judged with the target's roles: viewer may monitor, not manage users.
+    assert_eq!(as_user(&elastic, "kim", "/").status, 200);
+    let users = as_user(&elastic, "kim", "/_security/user");
+    assert_eq!(users.status, 403, "{}", users.body);
+    assert!(
+        users
+            .body
+            .contains("for user [elastic] run as [kim] with effective roles [viewer]"),
+        "{}",
+        users.body
+    );
     // Only run_as holders may use the header.
     let denied = as_user("lee:lee-password", "elastic", "/_security/_authenticate");
     assert_eq!(denied.status, 403, "{}", denied.body);
@@ -319,7 +326,7 @@ fn anonymous_access_is_off_by_default_and_follows_its_settings() {
     let node = Node::start(
         dir.path(),
         &[
-            "xpack.security.authc.anonymous.roles=viewer",
+            "xpack.security.authc.anonymous.roles=no_such_role",
             "xpack.security.authc.anonymous.authz_exception=false",
         ],
         &[],
@@ -334,7 +341,7 @@ fn anonymous_access_is_off_by_default_and_follows_its_settings() {
     assert!(node.stop().success());
     let node = Node::start(
         dir.path(),
-        &["xpack.security.authc.anonymous.roles=viewer"],
+        &["xpack.security.authc.anonymous.roles=no_such_role"],
         &[],
     );
     assert_eq!(bare(&node, "/").status, 403);

@@ -16,17 +16,27 @@ assert who["authentication_type"] == "api_key", who
 assert who["api_key"] == {"id": created["id"], "name": "optimize"}, who
 assert who["username"] == "elastic", who
 
-# Role descriptors cannot be evaluated before the role model exists: such a key may do nothing
-# but ask who it is.
+# A key with role descriptors has the intersection of them and its owner's privileges.
 limited = admin.security.create_api_key(name="limited", role_descriptors={
     "reader": {"cluster": ["monitor"], "indices": [{"names": ["optimize-*"], "privileges": ["read"]}]}})
 limited_client = Elasticsearch(url, ca_certs=ca, api_key=limited["encoded"])
 assert limited_client.security.authenticate()["roles"] == []
-try:
-    limited_client.info()
-    raise SystemExit("a key with role descriptors was allowed more than it can be judged")
-except AuthorizationException:
-    pass
+assert limited_client.info()["tagline"] == "You Know, for Search"  # monitor
+admin.index(index="optimize-1", id="1", document={"a": 1}, refresh=True)
+admin.index(index="secret", id="1", document={"a": 1}, refresh=True)
+assert limited_client.get(index="optimize-1", id="1")["found"]
+for forbidden in [
+    lambda: limited_client.get(index="secret", id="1"),
+    lambda: limited_client.index(index="optimize-1", id="2", document={"a": 2}),
+    lambda: limited_client.security.put_user(username="x", password="xxxxxx", roles=[]),
+]:
+    try:
+        forbidden()
+        raise SystemExit("a key did more than its role descriptors allow")
+    except AuthorizationException:
+        pass
+hits = limited_client.search(index="*", query={"match_all": {}})["hits"]["hits"]
+assert {h["_index"] for h in hits} == {"optimize-1"}, hits
 # Nor may it take over its owner by changing the owner's password.
 try:
     limited_client.security.change_password(password="taken-over")

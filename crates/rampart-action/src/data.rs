@@ -256,7 +256,30 @@ pub enum DataRequest {
     },
 }
 
+impl DocWrite {
+    /// The action a write is authorized as: a create is `index:op_type/create`, which the
+    /// `create_doc` privilege grants without allowing overwrites.
+    pub fn authorization_action(&self) -> &'static str {
+        match self {
+            DocWrite::Index { create: true, .. } => "indices:data/write/index:op_type/create",
+            DocWrite::Index { .. } => "indices:data/write/index",
+            DocWrite::Update { .. } => "indices:data/write/update",
+            DocWrite::Delete { .. } => "indices:data/write/delete",
+        }
+    }
+}
+
 impl DataRequest {
+    /// Actions judged by cluster privileges although they live under `indices:` (templates).
+    pub fn is_cluster_level(&self) -> bool {
+        matches!(
+            self,
+            DataRequest::PutIndexTemplate { .. }
+                | DataRequest::GetIndexTemplates { .. }
+                | DataRequest::DeleteIndexTemplate { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             DataRequest::CreateIndex { .. } => "indices:admin/create",

@@ -138,6 +138,26 @@ pub enum ActionRequest {
     CreateToken(TokenGrant),
     /// `DELETE /_security/oauth2/token`.
     InvalidateTokens(InvalidateTokens),
+    /// `PUT|POST /_security/role/{name}`.
+    PutRole {
+        name: String,
+        body: Value,
+    },
+    /// `GET /_security/role[/{names}]`; empty means all.
+    GetRoles {
+        names: Vec<String>,
+    },
+    DeleteRole {
+        name: String,
+    },
+    /// `GET|POST /_security/user/_has_privileges`.
+    HasPrivileges {
+        cluster: Vec<String>,
+        /// `(index names, privileges)` pairs.
+        index: Vec<(Vec<String>, Vec<String>)>,
+    },
+    /// `GET /_security/user/_privileges`.
+    GetUserPrivileges,
     /// Index and document operations, executed by the engine.
     Data(DataRequest),
 }
@@ -217,6 +237,13 @@ impl ActionRequest {
             }
             ActionRequest::CreateToken(_) => "cluster:admin/xpack/security/token/create",
             ActionRequest::InvalidateTokens(_) => "cluster:admin/xpack/security/token/invalidate",
+            ActionRequest::PutRole { .. } => "cluster:admin/xpack/security/role/put",
+            ActionRequest::GetRoles { .. } => "cluster:admin/xpack/security/role/get",
+            ActionRequest::DeleteRole { .. } => "cluster:admin/xpack/security/role/delete",
+            ActionRequest::HasPrivileges { .. } => {
+                "cluster:admin/xpack/security/user/has_privileges"
+            }
+            ActionRequest::GetUserPrivileges => "cluster:admin/xpack/security/user/list_privileges",
             ActionRequest::Data(request) => request.name(),
         }
     }
@@ -241,8 +268,44 @@ impl ActionRequest {
             | ActionRequest::InvalidateApiKeys(_)
             | ActionRequest::ClearRealmCache { .. }
             | ActionRequest::CreateToken(_)
-            | ActionRequest::InvalidateTokens(_) => &[],
+            | ActionRequest::InvalidateTokens(_)
+            | ActionRequest::PutRole { .. }
+            | ActionRequest::GetRoles { .. }
+            | ActionRequest::DeleteRole { .. }
+            | ActionRequest::HasPrivileges { .. }
+            | ActionRequest::GetUserPrivileges => &[],
         }
+    }
+}
+
+/// Which indices a request may touch, decided by security and applied by whoever resolves
+/// index names (the engine): explicitly named indices that are not allowed fail the request,
+/// those reached through wildcards or `_all` are left out, as Elasticsearch narrows them.
+pub trait IndexScope: Send + Sync {
+    /// May `action` touch `name` (an index or an alias)?
+    fn allows(&self, action: &str, name: &str) -> bool;
+    /// The error for an explicit name that is not allowed.
+    fn denied(&self, action: &str, names: &[String]) -> EsError;
+}
+
+/// The scope of a node without security: everything.
+#[derive(Debug, Clone, Copy)]
+pub struct Unrestricted;
+
+impl IndexScope for Unrestricted {
+    fn allows(&self, _action: &str, _name: &str) -> bool {
+        true
+    }
+
+    fn denied(&self, action: &str, names: &[String]) -> EsError {
+        EsError::new(
+            403,
+            "security_exception",
+            format!(
+                "action [{action}] is unauthorized on indices [{}]",
+                names.join(",")
+            ),
+        )
     }
 }
 

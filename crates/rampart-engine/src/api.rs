@@ -9,7 +9,7 @@ use rampart_action::data::{
     BulkItem, CatIndicesRequest, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter,
     WriteItem,
 };
-use rampart_action::{ActionResponse, DataRequest, EsError};
+use rampart_action::{ActionResponse, DataRequest, EsError, IndexScope};
 use serde_json::{Map, Value, json};
 
 use crate::index::{Index, IndexMeta, IndexState, PreparedWrite, WriteOutcome};
@@ -67,12 +67,24 @@ fn health_of(index: &Index) -> &'static str {
     if replicas == "0" { "green" } else { "yellow" }
 }
 
-pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionResponse, EsError> {
+pub(crate) fn execute(
+    engine: &Engine,
+    request: DataRequest,
+    scope: &dyn IndexScope,
+) -> Result<ActionResponse, EsError> {
+    let action = request.name();
     match request {
-        DataRequest::CreateIndex { index, body } => create_index(engine, &index, &body),
-        DataRequest::DeleteIndex { indices, options } => delete_index(engine, &indices, options),
+        DataRequest::CreateIndex { index, body } => {
+            if !scope.allows(action, &index) {
+                return Err(scope.denied(action, std::slice::from_ref(&index)));
+            }
+            create_index(engine, &index, &body)
+        }
+        DataRequest::DeleteIndex { indices, options } => {
+            delete_index(engine, &indices, options, scope)
+        }
         DataRequest::GetIndex { indices, options } => {
-            let resolved = engine.resolve(&indices, options)?;
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             let mut out = Map::new();
             for index in resolved {
                 let state = index.state();
@@ -88,7 +100,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             Ok(ActionResponse::ok(Value::Object(out)))
         }
         DataRequest::IndexExists { indices, options } => {
-            let found = match engine.resolve(&indices, options) {
+            let found = match engine.resolve_scoped(&indices, options, action, scope) {
                 Ok(resolved) => !resolved.is_empty(),
                 Err(e) if e.status == 404 => false,
                 Err(e) => return Err(e),
@@ -100,7 +112,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
         }
         DataRequest::GetMapping { indices, options } => {
             let mut out = Map::new();
-            for index in engine.resolve(&indices, options)? {
+            for index in engine.resolve_scoped(&indices, options, action, scope)? {
                 out.insert(
                     index.name.clone(),
                     json!({"mappings": index.state().mappings.to_json()}),
@@ -114,7 +126,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             options,
         } => {
             let update = Mappings::parse(&body)?;
-            let resolved = engine.resolve(&indices, options)?;
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             if resolved.is_empty() {
                 return Err(index_not_found(&indices.join(",")));
             }
@@ -140,7 +152,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             include_defaults,
         } => {
             let mut out = Map::new();
-            for index in engine.resolve(&indices, options)? {
+            for index in engine.resolve_scoped(&indices, options, action, scope)? {
                 let state = index.state();
                 let mut entry = json!({"settings": settings_json(&index, &state, flat, false)});
                 if include_defaults {
@@ -156,7 +168,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             options,
         } => {
             let body = body.get("settings").cloned().unwrap_or(body);
-            let resolved = engine.resolve(&indices, options)?;
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
             for index in &resolved {
                 index.state().settings.clone().apply(&body, true)?;
@@ -171,7 +183,7 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             Ok(acknowledged())
         }
         DataRequest::Refresh { indices, options } => {
-            let resolved = engine.resolve(&indices, options)?;
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             for index in &resolved {
                 index.refresh_now()?;
             }
@@ -180,14 +192,22 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
                 json!({"_shards": {"total": n, "successful": n, "failed": 0}}),
             ))
         }
-        DataRequest::CatIndices(request) => cat_indices(engine, &request),
-        DataRequest::UpdateAliases { body, .. } => update_aliases(engine, &body),
+        DataRequest::CatIndices(request) => cat_indices(engine, &request, action, scope),
+        DataRequest::UpdateAliases { body, .. } => update_aliases(engine, &body, scope),
         DataRequest::GetAliases {
             indices,
             names: alias_names,
             options,
             exists,
-        } => get_aliases(engine, &indices, &alias_names, options, exists),
+        } => get_aliases(
+            engine,
+            &indices,
+            &alias_names,
+            options,
+            exists,
+            action,
+            scope,
+        ),
         DataRequest::PutIndexTemplate { name, body, create } => {
             let _admin = engine.admin.lock().unwrap_or_else(|e| e.into_inner());
             engine.templates.put(&name, &body, create)?;
@@ -221,8 +241,8 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             item,
             refresh,
             source,
-        } => write_one(engine, item, refresh, &source),
-        DataRequest::Bulk { items, refresh, .. } => bulk(engine, items, refresh),
+        } => write_one(engine, item, refresh, &source, scope),
+        DataRequest::Bulk { items, refresh, .. } => bulk(engine, items, refresh, scope),
         DataRequest::Get {
             index,
             id,
@@ -230,15 +250,15 @@ pub(crate) fn execute(engine: &Engine, request: DataRequest) -> Result<ActionRes
             source_only,
             realtime: _,
             head,
-        } => get(engine, &index, &id, &source, source_only, head),
-        DataRequest::Mget { items, .. } => mget(engine, items),
+        } => get(engine, &index, &id, &source, source_only, head, scope),
+        DataRequest::Mget { items, .. } => mget(engine, items, scope),
         DataRequest::Search {
             indices,
             options,
             body,
             count_only,
         } => {
-            let resolved = engine.resolve(&indices, options)?;
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             if count_only {
                 let query = body
                     .get("query")
@@ -418,6 +438,7 @@ fn delete_index(
     engine: &Engine,
     expressions: &[String],
     options: IndicesOptions,
+    scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
     if engine.options.destructive_requires_name
         && expressions
@@ -445,7 +466,7 @@ fn delete_index(
             }
         }
     }
-    let resolved = engine.resolve(expressions, options)?;
+    let resolved = engine.resolve_scoped(expressions, options, "indices:admin/delete", scope)?;
     for index in resolved {
         engine
             .indices
@@ -501,9 +522,21 @@ fn write_target(engine: &Engine, name: &str) -> Result<Option<Arc<Index>>, EsErr
 }
 
 /// The write target, creating the index when `action.auto_create_index` allows.
-fn write_target_or_create(engine: &Engine, name: &str) -> Result<Arc<Index>, EsError> {
+fn write_target_or_create(
+    engine: &Engine,
+    name: &str,
+    action: &str,
+    scope: &dyn IndexScope,
+) -> Result<Arc<Index>, EsError> {
+    // Authorized by the name as given (an index or an alias), before its existence shows.
+    if !scope.allows(action, name) {
+        return Err(scope.denied(action, &[name.to_string()]));
+    }
     if let Some(index) = write_target(engine, name)? {
         return Ok(index);
+    }
+    if !scope.allows("indices:admin/auto_create", name) {
+        return Err(scope.denied("indices:admin/auto_create", &[name.to_string()]));
     }
     if !engine.options.auto_create_index.allows(name) {
         return Err(EsError::new(
@@ -572,8 +605,14 @@ fn write_one(
     item: WriteItem,
     refresh: Refresh,
     source_filter: &SourceFilter,
+    scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
-    let index = write_target_or_create(engine, &item.index)?;
+    let index = write_target_or_create(
+        engine,
+        &item.index,
+        item.write.authorization_action(),
+        scope,
+    )?;
     let is_update = matches!(item.write, DocWrite::Update { .. });
     let retries = item.retry_on_conflict;
     let mut attempt = 0;
@@ -647,6 +686,7 @@ fn bulk(
     engine: &Engine,
     items: Vec<BulkItem>,
     refresh: Refresh,
+    scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
     let started = Instant::now();
     let mut responses: Vec<Option<Value>> = vec![None; items.len()];
@@ -672,7 +712,8 @@ fn bulk(
                 let op = item.write.op_name();
                 let id = item.write.id().map(str::to_string);
                 let name = item.index.clone();
-                match write_target_or_create(engine, &name) {
+                let action = item.write.authorization_action();
+                match write_target_or_create(engine, &name, action, scope) {
                     Ok(index) => {
                         groups
                             .entry(index.name.clone())
@@ -735,7 +776,15 @@ fn bulk(
 }
 
 /// The one index a read of `name` addresses (an index, or an alias of exactly one index).
-fn read_target(engine: &Engine, name: &str) -> Result<Arc<Index>, EsError> {
+fn read_target(
+    engine: &Engine,
+    name: &str,
+    action: &str,
+    scope: &dyn IndexScope,
+) -> Result<Arc<Index>, EsError> {
+    if !scope.allows(action, name) {
+        return Err(scope.denied(action, &[name.to_string()]));
+    }
     if let Some(index) = engine.index(name) {
         return Ok(index);
     }
@@ -776,8 +825,9 @@ fn get(
     filter: &SourceFilter,
     source_only: bool,
     head: bool,
+    scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
-    let index = read_target(engine, name)?;
+    let index = read_target(engine, name, "indices:data/read/get", scope)?;
     let record = index.get(id)?;
     match (record, source_only) {
         (Some(record), false) => Ok(ActionResponse::ok(doc_json(&index, id, &record, filter))),
@@ -801,10 +851,14 @@ fn get(
     }
 }
 
-fn mget(engine: &Engine, items: Vec<MgetItem>) -> Result<ActionResponse, EsError> {
+fn mget(
+    engine: &Engine,
+    items: Vec<MgetItem>,
+    scope: &dyn IndexScope,
+) -> Result<ActionResponse, EsError> {
     let mut docs = Vec::with_capacity(items.len());
     for item in items {
-        let entry = match read_target(engine, &item.index) {
+        let entry = match read_target(engine, &item.index, "indices:data/read/get", scope) {
             Err(e) => json!({
                 "_index": item.index,
                 "_id": item.id,
@@ -855,7 +909,12 @@ const CAT_INDICES_COLUMNS: &[&str] = &[
     "dataset.size",
 ];
 
-fn cat_indices(engine: &Engine, request: &CatIndicesRequest) -> Result<ActionResponse, EsError> {
+fn cat_indices(
+    engine: &Engine,
+    request: &CatIndicesRequest,
+    action: &str,
+    scope: &dyn IndexScope,
+) -> Result<ActionResponse, EsError> {
     let columns = &request.columns;
     let bytes_unit = request.bytes_unit.as_deref();
     let columns: Vec<String> = if columns.is_empty() {
@@ -893,7 +952,7 @@ fn cat_indices(engine: &Engine, request: &CatIndicesRequest) -> Result<ActionRes
         sort_keys.push((position, descending));
     }
     let mut all_rows: Vec<Vec<String>> = Vec::new();
-    for index in engine.resolve(&request.indices, request.options)? {
+    for index in engine.resolve_scoped(&request.indices, request.options, action, scope)? {
         let (searchable, _) = index.doc_counts();
         let size = human_bytes(index.size_in_bytes(), bytes_unit);
         let state = index.state();
@@ -993,7 +1052,12 @@ fn string_or_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn update_aliases(engine: &Engine, body: &Value) -> Result<ActionResponse, EsError> {
+fn update_aliases(
+    engine: &Engine,
+    body: &Value,
+    scope: &dyn IndexScope,
+) -> Result<ActionResponse, EsError> {
+    const ACTION: &str = "indices:admin/aliases";
     let actions = body
         .get("actions")
         .and_then(Value::as_array)
@@ -1028,7 +1092,14 @@ fn update_aliases(engine: &Engine, body: &Value) -> Result<ActionResponse, EsErr
                 "Validation Failed: 1: One of [index] or [indices] is required;",
             ));
         }
-        let targets = engine.resolve(&index_exprs, IndicesOptions::default())?;
+        // Both the indices and the alias names must be allowed.
+        for alias in aliases.iter().filter(|a| !a.contains('*')) {
+            if !scope.allows(ACTION, alias) {
+                return Err(scope.denied(ACTION, std::slice::from_ref(alias)));
+            }
+        }
+        let targets =
+            engine.resolve_scoped(&index_exprs, IndicesOptions::default(), ACTION, scope)?;
         if targets.is_empty() {
             return Err(index_not_found(&index_exprs.join(",")));
         }
@@ -1128,14 +1199,17 @@ fn update_aliases(engine: &Engine, body: &Value) -> Result<ActionResponse, EsErr
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn get_aliases(
     engine: &Engine,
     expressions: &[String],
     alias_names: &[String],
     options: IndicesOptions,
     exists: bool,
+    action: &str,
+    scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
-    let resolved = engine.resolve(expressions, options)?;
+    let resolved = engine.resolve_scoped(expressions, options, action, scope)?;
     let mut out = Map::new();
     let mut found_any = false;
     for index in resolved {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rampart_action::data::IndicesOptions;
-use rampart_action::{ActionResponse, DataRequest, EsError};
+use rampart_action::{ActionResponse, DataRequest, EsError, IndexScope, Unrestricted};
 
 pub use index::{DocRecord, Index, IndexMeta, WriteOutcome};
 pub use names::validate_index_name;
@@ -222,12 +222,28 @@ impl Engine {
         expressions: &[String],
         options: IndicesOptions,
     ) -> Result<Vec<Arc<Index>>, EsError> {
+        self.resolve_scoped(expressions, options, "", &Unrestricted)
+    }
+
+    /// [`Engine::resolve`] narrowed to what `scope` allows for `action`.
+    pub fn resolve_scoped(
+        &self,
+        expressions: &[String],
+        options: IndicesOptions,
+        action: &str,
+        scope: &dyn IndexScope,
+    ) -> Result<Vec<Arc<Index>>, EsError> {
         let indices = self.indices.read().unwrap_or_else(|e| e.into_inner());
-        let names = names::resolve(&indices, expressions, options)?;
+        let names = names::resolve(&indices, expressions, options, action, scope)?;
         Ok(names
             .iter()
             .filter_map(|n| indices.get(n).cloned())
             .collect())
+    }
+
+    /// [`Engine::execute`] without security, for tests and tools.
+    pub fn execute_unscoped(&self, request: DataRequest) -> Result<ActionResponse, EsError> {
+        api::execute(self, request, &Unrestricted)
     }
 
     /// `(index, health, primaries, replicas)` of the indices an expression names; `None` when
@@ -236,9 +252,13 @@ impl Engine {
         api::health(self, expressions)
     }
 
-    /// Executes an index or document action.
-    pub fn execute(&self, request: DataRequest) -> Result<ActionResponse, EsError> {
-        api::execute(self, request)
+    /// Executes an index or document action on the indices `scope` allows.
+    pub fn execute(
+        &self,
+        request: DataRequest,
+        scope: &dyn IndexScope,
+    ) -> Result<ActionResponse, EsError> {
+        api::execute(self, request, scope)
     }
 }
 
@@ -256,7 +276,7 @@ mod tests {
 
     fn write(engine: &Engine, id: &str, source: serde_json::Value) -> ActionResponse {
         engine
-            .execute(DataRequest::Write {
+            .execute_unscoped(DataRequest::Write {
                 item: WriteItem {
                     index: "books".into(),
                     write: DocWrite::Index {
@@ -276,7 +296,7 @@ mod tests {
 
     fn count(engine: &Engine) -> u64 {
         let response = engine
-            .execute(DataRequest::Search {
+            .execute_unscoped(DataRequest::Search {
                 indices: vec!["books".into()],
                 options: IndicesOptions::default(),
                 body: json!({}),
@@ -291,7 +311,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let engine = Engine::open(dir.path(), EngineOptions::default()).expect("open");
         engine
-            .execute(DataRequest::CreateIndex {
+            .execute_unscoped(DataRequest::CreateIndex {
                 index: "books".into(),
                 body: json!({"settings": {"refresh_interval": "-1"}}),
             })

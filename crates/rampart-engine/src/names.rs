@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rampart_action::EsError;
 use rampart_action::data::IndicesOptions;
+use rampart_action::{EsError, IndexScope};
 
 use crate::Index;
 
@@ -99,10 +99,15 @@ pub(crate) fn all_aliases(indices: &BTreeMap<String, Arc<Index>>) -> BTreeSet<St
 }
 
 /// Resolves expressions to index names, in order, without duplicates.
+/// Names the scope does not allow fail the request when named explicitly (before their
+/// existence is checked, so a denial does not reveal whether they exist) and are left out when
+/// a wildcard or `_all` reached them. Aliases are authorized by the alias name.
 pub(crate) fn resolve(
     indices: &BTreeMap<String, Arc<Index>>,
     expressions: &[String],
     options: IndicesOptions,
+    action: &str,
+    scope: &dyn IndexScope,
 ) -> Result<Vec<String>, EsError> {
     let mut out: Vec<String> = Vec::new();
     let push = |out: &mut Vec<String>, name: String| {
@@ -115,7 +120,7 @@ pub(crate) fn resolve(
     };
     if expressions.is_empty() || expressions.iter().all(|e| e == "_all") {
         for index in indices.values() {
-            if options.expand_open && visible(index, false) {
+            if options.expand_open && visible(index, false) && scope.allows(action, &index.name) {
                 push(&mut out, index.name.clone());
             }
         }
@@ -135,18 +140,24 @@ pub(crate) fn resolve(
             }
             let explicit_dot = expression.starts_with('.');
             for index in indices.values() {
-                if glob_match(expression, &index.name) && visible(index, explicit_dot) {
+                if glob_match(expression, &index.name)
+                    && visible(index, explicit_dot)
+                    && scope.allows(action, &index.name)
+                {
                     push(&mut out, index.name.clone());
                 }
             }
             for alias in &aliases {
-                if glob_match(expression, alias) {
+                if glob_match(expression, alias) && scope.allows(action, alias) {
                     for target in alias_targets(indices, alias) {
                         push(&mut out, target);
                     }
                 }
             }
             continue;
+        }
+        if !scope.allows(action, expression) {
+            return Err(scope.denied(action, std::slice::from_ref(expression)));
         }
         if indices.contains_key(expression) {
             push(&mut out, expression.clone());

@@ -16,7 +16,7 @@ fn filter(selector: ApiKeySelector, caller: &Authentication) -> ApiKeyFilter {
     let (username, realm) = if selector.owner {
         (
             Some(caller.user.username.clone()),
-            Some(caller.authentication_realm.name.to_string()),
+            Some(caller.lookup_realm.name.to_string()),
         )
     } else {
         (selector.username, selector.realm_name)

@@ -15,6 +15,7 @@ pub mod network;
 pub mod pipeline;
 mod realms;
 pub mod reset_password;
+mod roles;
 pub mod state;
 pub mod tokens;
 mod users;
@@ -391,15 +392,27 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         );
         access
     });
-    let pipeline = Arc::new(
-        Pipeline::new(
-            authenticator.clone(),
-            throttle,
-            identity,
-            Arc::clone(&engine),
-        )
-        .with_anonymous(anonymous),
-    );
+    let role_store = if security_enabled {
+        Some(Arc::new(
+            rampart_security::RoleStore::open(Some(&home.config), &home.data.join("_security"))
+                .map_err(failure)?,
+        ))
+    } else {
+        None
+    };
+    let mut pipeline = Pipeline::new(
+        authenticator.clone(),
+        throttle,
+        identity,
+        Arc::clone(&engine),
+    )
+    .with_anonymous(anonymous);
+    if let Some(roles) = &role_store {
+        pipeline = pipeline.with_authorizer(Arc::new(rampart_security::Authorizer::new(
+            Arc::clone(roles),
+        )));
+    }
+    let pipeline = Arc::new(pipeline);
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
@@ -453,9 +466,14 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
                     loop {
                         ticker.tick().await;
                         let authenticator = Arc::clone(&authenticator);
-                        let _ =
-                            tokio::task::spawn_blocking(move || authenticator.reload_file_realm())
-                                .await;
+                        let roles = role_store.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            authenticator.reload_file_realm();
+                            if let Some(roles) = roles {
+                                roles.reload_if_changed();
+                            }
+                        })
+                        .await;
                     }
                 });
             }

@@ -8,7 +8,8 @@ use rampart_action::{
 };
 use rampart_rest::{ActionHandler, RequestContext};
 use rampart_security::{
-    AuthcError, Authentication, Authenticator, Credentials, Throttle, authorize,
+    AuthcError, Authentication, Authenticator, Authorizer, Credentials, MANAGE_ANY_API_KEY,
+    Throttle, UserScope,
 };
 
 use crate::{api_keys, tokens, users};
@@ -35,6 +36,8 @@ pub struct Pipeline {
     engine: Arc<rampart_engine::Engine>,
     /// `None` unless `xpack.security.authc.anonymous.roles` is set.
     anonymous: Option<rampart_security::AnonymousAccess>,
+    /// `None` when security is disabled.
+    authorizer: Option<Arc<Authorizer>>,
 }
 
 fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
@@ -54,9 +57,15 @@ fn unauthenticated(error: &AuthcError, context: &RequestContext) -> EsError {
 /// `GET /_security/_authenticate`'s body for an authentication.
 pub fn authentication_json(a: &Authentication) -> serde_json::Value {
     let realm = |r: &rampart_security::RealmRef| json!({"name": r.name, "type": r.realm_type});
+    // An API key acts with its own (limited) privileges, not as a holder of roles.
+    let roles = if a.api_key.is_some() {
+        Vec::new()
+    } else {
+        a.user.roles.clone()
+    };
     let mut body = json!({
         "username": a.user.username,
-        "roles": a.user.roles,
+        "roles": roles,
         "full_name": a.user.full_name,
         "email": a.user.email,
         "metadata": a.user.metadata,
@@ -84,7 +93,14 @@ impl Pipeline {
             identity,
             engine,
             anonymous: None,
+            authorizer: None,
         }
+    }
+
+    /// Judges every authenticated request by the roles of its identity.
+    pub fn with_authorizer(mut self, authorizer: Arc<Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
     }
 
     /// Requests without credentials act as this user instead of failing with 401.
@@ -165,6 +181,59 @@ impl Pipeline {
         }
     }
 
+    /// Role management and privilege questions; `None` for other actions.
+    async fn role_action(
+        &self,
+        request: &ActionRequest,
+        identity: &Identity,
+    ) -> Option<Result<ActionResponse, EsError>> {
+        let authorizer = match (&self.authorizer, request) {
+            (
+                Some(a),
+                ActionRequest::PutRole { .. }
+                | ActionRequest::GetRoles { .. }
+                | ActionRequest::DeleteRole { .. }
+                | ActionRequest::HasPrivileges { .. }
+                | ActionRequest::GetUserPrivileges,
+            ) => Arc::clone(a),
+            (None, ActionRequest::PutRole { .. } | ActionRequest::GetRoles { .. }) => {
+                return Some(Err(EsError::bad_request(
+                    "security is disabled ([xpack.security.enabled: false]), so there are no roles",
+                )));
+            }
+            _ => return None,
+        };
+        let caller = match identity {
+            Identity(Some(a)) => Some(a.clone()),
+            Identity(None) => None,
+        };
+        let request = request.clone();
+        Some(
+            tokio::task::spawn_blocking(move || {
+                crate::roles::execute(&authorizer, caller.as_ref(), request)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(EsError::new(
+                    500,
+                    "exception",
+                    format!("the action failed: {e}"),
+                ))
+            }),
+        )
+    }
+
+    /// A denial as the caller sees it: an anonymous caller gets a 401 challenge instead of a
+    /// 403 when `xpack.security.authc.anonymous.authz_exception` is false.
+    fn denial(&self, a: &Authentication, error: EsError, context: &RequestContext) -> EsError {
+        let anonymous = a.authentication_type == "anonymous";
+        if anonymous && self.anonymous.as_ref().is_some_and(|x| !x.authz_exception) {
+            unauthenticated(&AuthcError::MissingCredentials, context)
+        } else {
+            error
+        }
+    }
+
     /// `es-security-runas-user`: the authenticated user acts as `target`, whom the realm chain
     /// looks up (no password); authorization then judges the target's roles.
     fn run_as(
@@ -179,7 +248,12 @@ impl Pipeline {
                 "the [es-security-runas-user] header is empty: name the user to run as".into(),
             ));
         }
-        rampart_security::authorize_run_as(&authenticated, target)
+        let authorizer = self
+            .authorizer
+            .as_ref()
+            .ok_or_else(|| forbidden("run_as needs security to be enabled".into()))?;
+        authorizer
+            .authorize_run_as(&authenticated, target)
             .map_err(|denied| forbidden(denied.reason))?;
         authenticator.run_as(&authenticated, target).ok_or_else(|| {
             forbidden(format!(
@@ -230,15 +304,11 @@ impl Pipeline {
                 "rampart": { "version": env!("CARGO_PKG_VERSION") },
             }))),
             ActionRequest::ClusterHealth(request) => Ok(self.cluster_health(request).await),
-            ActionRequest::Data(request) => {
-                // Writes fsync and searches read segments: keep them off the async workers.
-                let engine = Arc::clone(&self.engine);
-                tokio::task::spawn_blocking(move || engine.execute(request))
-                    .await
-                    .map_err(|e| {
-                        EsError::new(500, "exception", format!("the action failed: {e}"))
-                    })?
-            }
+            ActionRequest::Data(_) => Err(EsError::new(
+                500,
+                "exception",
+                "an index action reached execute without its scope",
+            )),
             // Answered in `handle`, which holds the identity.
             ActionRequest::Authenticate
             | ActionRequest::ChangePassword { .. }
@@ -247,7 +317,12 @@ impl Pipeline {
             | ActionRequest::InvalidateApiKeys(_)
             | ActionRequest::CreateToken(_)
             | ActionRequest::InvalidateTokens(_)
-            | ActionRequest::GrantApiKey { .. } => Err(EsError::new(
+            | ActionRequest::GrantApiKey { .. }
+            | ActionRequest::PutRole { .. }
+            | ActionRequest::GetRoles { .. }
+            | ActionRequest::DeleteRole { .. }
+            | ActionRequest::HasPrivileges { .. }
+            | ActionRequest::GetUserPrivileges => Err(EsError::new(
                 500,
                 "exception",
                 "an identity-bound action reached execute",
@@ -451,18 +526,55 @@ impl ActionHandler for Pipeline {
             }
             _ => false,
         };
-        if let Identity(Some(authentication)) = &identity
+        let mut request = request;
+        let mut scope: Option<UserScope> = None;
+        if let (Identity(Some(authentication)), Some(authorizer)) = (&identity, &self.authorizer)
             && !own_password
         {
-            authorize(authentication, request.name(), request.indices()).map_err(|denied| {
-                let anonymous = authentication.authentication_type == "anonymous";
-                if anonymous && self.anonymous.as_ref().is_some_and(|a| !a.authz_exception) {
-                    // Ask for credentials instead: a browser or client then prompts for them.
-                    unauthenticated(&AuthcError::MissingCredentials, context)
-                } else {
-                    EsError::new(403, "security_exception", denied.reason)
+            let permissions = authorizer.permissions(authentication);
+            match &mut request {
+                // Index actions are judged per index as the engine resolves names.
+                ActionRequest::Data(data) if !data.is_cluster_level() => {
+                    scope = Some(authorizer.scope(authentication, permissions));
                 }
-            })?;
+                other => {
+                    authorizer
+                        .authorize_cluster(authentication, &permissions, other.name())
+                        .map_err(|denied| {
+                            self.denial(
+                                authentication,
+                                EsError::new(403, "security_exception", denied.reason),
+                                context,
+                            )
+                        })?;
+                    // manage_own_api_key: only the caller's own keys.
+                    if let ActionRequest::GetApiKeys(selector)
+                    | ActionRequest::InvalidateApiKeys(selector) = other
+                        && !permissions.allows_cluster(MANAGE_ANY_API_KEY)
+                    {
+                        selector.owner = true;
+                        selector.username = None;
+                        selector.realm_name = None;
+                    }
+                }
+            }
+        }
+        if let ActionRequest::Data(data) = request {
+            // Writes fsync and searches read segments: keep them off the async workers.
+            let engine = Arc::clone(&self.engine);
+            let result = tokio::task::spawn_blocking(move || match &scope {
+                Some(scope) => engine.execute(data, scope),
+                None => engine.execute_unscoped(data),
+            })
+            .await
+            .map_err(|e| EsError::new(500, "exception", format!("the action failed: {e}")))?;
+            return result.map_err(|e| match &identity {
+                Identity(Some(a)) if e.status == 403 => self.denial(a, e, context),
+                _ => e,
+            });
+        }
+        if let Some(response) = self.role_action(&request, &identity).await {
+            return response;
         }
         if let ActionRequest::ChangePassword { username, password } = request {
             let Identity(Some(caller)) = identity else {

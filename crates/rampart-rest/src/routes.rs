@@ -497,6 +497,70 @@ fn invalidate_tokens(
     Ok(ActionRequest::InvalidateTokens(request))
 }
 
+fn has_privileges(
+    _params: &matchit::Params<'_, '_>,
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let mut map = json_object(body, "a has privileges request")?;
+    let strings = |value: Value, field: &str| -> Result<Vec<String>, EsError> {
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(parse_error(format!("[{field}] must hold strings"))),
+                })
+                .collect(),
+            Value::String(s) => Ok(vec![s]),
+            _ => Err(parse_error(format!(
+                "[{field}] must be an array of strings"
+            ))),
+        }
+    };
+    let cluster = match map.remove("cluster") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => strings(v, "cluster")?,
+    };
+    let mut index = Vec::new();
+    match map.remove("index") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(entries)) => {
+            for entry in entries {
+                let Value::Object(mut entry) = entry else {
+                    return Err(parse_error("each [index] entry must be an object"));
+                };
+                let names = strings(entry.remove("names").unwrap_or(Value::Null), "names")?;
+                let privileges = strings(
+                    entry.remove("privileges").unwrap_or(Value::Null),
+                    "privileges",
+                )?;
+                entry.remove("allow_restricted_indices");
+                if let Some(field) = entry.keys().next() {
+                    return Err(parse_error(format!(
+                        "[index] entry: unexpected field [{field}]"
+                    )));
+                }
+                index.push((names, privileges));
+            }
+        }
+        Some(_) => return Err(parse_error("[index] must be an array")),
+    }
+    if let Some(Value::Array(apps)) = map.remove("application")
+        && !apps.is_empty()
+    {
+        return Err(EsError::bad_request(
+            "application privileges are not supported: remove [application]",
+        ));
+    }
+    if let Some(field) = map.keys().next() {
+        return Err(parse_error(format!(
+            "failed to parse has privileges request: unexpected field [{field}]"
+        )));
+    }
+    Ok(ActionRequest::HasPrivileges { cluster, index })
+}
+
 /// Query parameters of the security write APIs.
 const SECURITY_WRITE_PARAMS: &[&str] = &["refresh"];
 
@@ -649,6 +713,74 @@ impl Routes {
                     },
                     write(Method::DELETE, invalidate_api_keys),
                 ],
+            ),
+            (
+                "/_security/role",
+                vec![Endpoint {
+                    method: Method::GET,
+                    params: &[],
+                    accepts_body: false,
+                    build: |_, _, _| Ok(ActionRequest::GetRoles { names: Vec::new() }),
+                }],
+            ),
+            (
+                "/_security/role/{name}",
+                vec![
+                    write(Method::PUT, |p, _, b| {
+                        Ok(ActionRequest::PutRole {
+                            name: username(p),
+                            body: Value::Object(json_object(b, "a put role request")?),
+                        })
+                    }),
+                    write(Method::POST, |p, _, b| {
+                        Ok(ActionRequest::PutRole {
+                            name: username(p),
+                            body: Value::Object(json_object(b, "a put role request")?),
+                        })
+                    }),
+                    Endpoint {
+                        method: Method::GET,
+                        params: &[],
+                        accepts_body: false,
+                        build: |p, _, _| {
+                            Ok(ActionRequest::GetRoles {
+                                names: username(p).split(',').map(str::to_string).collect(),
+                            })
+                        },
+                    },
+                    Endpoint {
+                        method: Method::DELETE,
+                        params: SECURITY_WRITE_PARAMS,
+                        accepts_body: false,
+                        build: |p, _, _| Ok(ActionRequest::DeleteRole { name: username(p) }),
+                    },
+                ],
+            ),
+            (
+                "/_security/user/_has_privileges",
+                vec![
+                    Endpoint {
+                        method: Method::GET,
+                        params: &[],
+                        accepts_body: true,
+                        build: has_privileges,
+                    },
+                    Endpoint {
+                        method: Method::POST,
+                        params: &[],
+                        accepts_body: true,
+                        build: has_privileges,
+                    },
+                ],
+            ),
+            (
+                "/_security/user/_privileges",
+                vec![Endpoint {
+                    method: Method::GET,
+                    params: &[],
+                    accepts_body: false,
+                    build: |_, _, _| Ok(ActionRequest::GetUserPrivileges),
+                }],
             ),
             (
                 "/_security/api_key/grant",

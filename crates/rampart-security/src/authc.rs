@@ -70,10 +70,13 @@ pub const FILE_REALM: RealmRef = RealmRef {
 };
 
 /// The API key a request authenticated with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRef {
     pub id: String,
     pub name: String,
+    /// The key's own role descriptors, when it has any: its privileges are then the
+    /// intersection of these and its owner's.
+    pub role_descriptors: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -397,7 +400,7 @@ impl Authenticator {
     }
 
     /// An API key's identity: its owner as the owner is now. A key with role descriptors gets
-    /// no roles until the role model can intersect them with the owner's (fail closed).
+    /// the intersection of its role descriptors and its owner's roles (see `Authorizer`).
     fn authenticate_api_key(
         &self,
         id: &str,
@@ -415,22 +418,21 @@ impl Authenticator {
         if owner.authentication_realm.name != stored.realm {
             return Err(AuthcError::ApiKeyFailed);
         }
+        // Anything but an empty object limits the key (a malformed value fails closed when
+        // authorization compiles it).
         let limited = stored
             .role_descriptors
             .as_object()
             .is_none_or(|d| !d.is_empty());
-        let mut user = owner.user;
-        if limited {
-            user.roles = Vec::new();
-        }
         Ok(Authentication {
-            user,
+            user: owner.user,
             authentication_realm: API_KEY_REALM,
             lookup_realm: API_KEY_REALM,
             authentication_type: "api_key",
             api_key: Some(ApiKeyRef {
                 id: id.to_string(),
                 name: stored.name,
+                role_descriptors: limited.then_some(stored.role_descriptors),
             }),
             authenticating_user: None,
         })

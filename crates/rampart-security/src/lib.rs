@@ -15,6 +15,8 @@ mod json_store;
 pub mod native_realm;
 mod password;
 mod reserved;
+pub mod role_store;
+pub mod roles;
 mod secret;
 pub mod throttle;
 pub mod tokens;
@@ -24,7 +26,7 @@ pub use authc::{
     ANONYMOUS_REALM, AnonymousAccess, ApiKeyRef, AuthcError, Authentication, Authenticator,
     Credentials, RealmConfig, RealmKind, RealmRef, User,
 };
-pub use authz::{AUTHENTICATE_ACTION, AuthzError, authorize, authorize_run_as};
+pub use authz::{AUTHENTICATE_ACTION, Authorizer, AuthzError, MANAGE_ANY_API_KEY, UserScope};
 pub use file_realm::FileRealm;
 pub use native_realm::{NativeRealm, PutUser, RealmError};
 pub use password::{
@@ -32,6 +34,8 @@ pub use password::{
     hash_password_with, set_hash_algorithm, verify_password,
 };
 pub use reserved::{RESERVED_USERS, ReservedUserStore};
+pub use role_store::{RoleSource, RoleStore};
+pub use roles::Permissions;
 pub use secret::SecretString;
 pub use throttle::{Throttle, ThrottlePolicy};
 pub use tokens::{IssuedToken, RefreshError, TokenStore};
