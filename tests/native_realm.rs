@@ -486,3 +486,17 @@ fn reset_password_changes_passwords_through_the_running_node() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("start the node first"), "{stderr}");
 }
+
+#[test]
+fn roles_grant_exactly_their_privileges_through_the_official_client() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("authorization.py"))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok");
+}

@@ -284,6 +284,11 @@ impl ActionRequest {
 pub trait IndexScope: Send + Sync {
     /// May `action` touch `name` (an index or an alias)?
     fn allows(&self, action: &str, name: &str) -> bool;
+    /// May `action` touch any index at all? When not, even a wildcard request is refused
+    /// rather than answered empty, as Elasticsearch does.
+    fn allows_action(&self, _action: &str) -> bool {
+        true
+    }
     /// The error for an explicit name that is not allowed.
     fn denied(&self, action: &str, names: &[String]) -> EsError;
 }

@@ -109,6 +109,14 @@ pub(crate) fn resolve(
     action: &str,
     scope: &dyn IndexScope,
 ) -> Result<Vec<String>, EsError> {
+    if !scope.allows_action(action) {
+        let named = if expressions.is_empty() {
+            vec!["_all".to_string()]
+        } else {
+            expressions.to_vec()
+        };
+        return Err(scope.denied(action, &named));
+    }
     let mut out: Vec<String> = Vec::new();
     let push = |out: &mut Vec<String>, name: String| {
         if !out.contains(&name) {

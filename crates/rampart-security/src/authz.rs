@@ -141,6 +141,10 @@ impl IndexScope for UserScope {
         self.permissions.allows_index(action, name)
     }
 
+    fn allows_action(&self, action: &str) -> bool {
+        self.permissions.allows_index_action(action)
+    }
+
     fn denied(&self, action: &str, names: &[String]) -> EsError {
         let granted_by = granting_privileges(action, true);
         let mut reason = format!(

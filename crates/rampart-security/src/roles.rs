@@ -650,6 +650,18 @@ impl Permissions {
         }
     }
 
+    /// Whether `action` is granted on some index pattern.
+    pub fn allows_index_action(&self, action: &str) -> bool {
+        match self {
+            Permissions::Roles(roles) => roles
+                .iter()
+                .any(|r| r.indices.iter().any(|e| e.actions.is_match(action))),
+            Permissions::Limited { owner, key } => {
+                owner.allows_index_action(action) && key.allows_index_action(action)
+            }
+        }
+    }
+
     pub fn allows_run_as(&self, user: &str) -> bool {
         match self {
             Permissions::Roles(roles) => roles.iter().any(|r| r.allows_run_as(user)),
