@@ -32,6 +32,41 @@ fn random_id(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// base64url's 64 symbols in ASCII order, so that byte order of ids is their numeric order.
+const ORDERED_ALPHABET: &str = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// An auto-generated `_id`: 20 characters from 15 bytes, a millisecond timestamp and a
+/// per-process sequence (strictly increasing together), then 6 random bytes against
+/// collisions between nodes. Increasing ids append to the right edge of the store's B-tree:
+/// bench/kv-choice measured bulk ingest of such ids 7.9 times faster in redb than random ones.
+fn time_ordered_id() -> String {
+    // (milliseconds, sequence within that millisecond), increasing together.
+    static LAST: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
+    let now = u64::try_from(now_millis()).unwrap_or(0);
+    let (millis, sequence) = {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        *last = if now > last.0 {
+            (now, 0)
+        } else if last.1 < 0x00FF_FFFF {
+            (last.0, last.1 + 1)
+        } else {
+            // More than 16M ids in one millisecond: borrow the next one.
+            (last.0 + 1, 0)
+        };
+        *last
+    };
+    let mut bytes = [0u8; 15];
+    // 48 bits of milliseconds (enough until the year 10889), 24 bits of sequence.
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6..9].copy_from_slice(&sequence.to_be_bytes()[1..]);
+    getrandom::fill(&mut bytes[9..])
+        .unwrap_or_else(|e| panic!("the OS random generator failed: {e}"));
+    let alphabet = base64::alphabet::Alphabet::new(ORDERED_ALPHABET)
+        .unwrap_or_else(|e| unreachable!("a constant alphabet of 64 distinct symbols: {e}"));
+    base64::engine::GeneralPurpose::new(&alphabet, base64::engine::general_purpose::NO_PAD)
+        .encode(bytes)
+}
+
 fn acknowledged() -> ActionResponse {
     ActionResponse::ok(json!({"acknowledged": true}))
 }
@@ -562,7 +597,7 @@ fn prepare(item: WriteItem) -> PreparedWrite {
         DocWrite::Index {
             id: None, source, ..
         } => DocWrite::Index {
-            id: Some(random_id(15)),
+            id: Some(time_ordered_id()),
             source,
             // An auto-generated id always creates.
             create: true,
@@ -1270,4 +1305,19 @@ pub fn health(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_ids_increase_and_have_elasticsearch_length() {
+        let ids: Vec<String> = (0..10_000).map(|_| time_ordered_id()).collect();
+        assert!(ids.iter().all(|id| id.len() == 20), "{}", ids[0]);
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids must strictly increase"
+        );
+    }
 }
