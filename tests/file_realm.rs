@@ -291,3 +291,64 @@ fn pbkdf2_hashes_are_read_and_written_in_elasticsearch_form() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn the_least_privilege_recipe_works_and_superuser_applications_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    std::fs::create_dir_all(home.join("config")).expect("config");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/roles.yml");
+    std::fs::copy(&example, home.join("config/roles.yml")).expect("copy the example");
+    users_ok(
+        home,
+        &[
+            "useradd",
+            "optimize",
+            "-p",
+            "optimize-password",
+            "-r",
+            "optimize",
+        ],
+    );
+    users_ok(
+        home,
+        &[
+            "useradd",
+            "camunda_app",
+            "-p",
+            "camunda-password",
+            "-r",
+            "superuser",
+        ],
+    );
+    let node = Node::start(home, &[], &[]);
+    let stderr = node.stderr();
+    assert!(
+        stderr.contains("user [camunda_app] looks like an application"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("user [optimize] looks like"), "{stderr}");
+    let elastic = format!("elastic:{}", node.printed_password());
+    let ca = node.ca();
+    let put = curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        &elastic,
+        "-X",
+        "PUT",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        r#"{"name":"kept"}"#,
+        &node.url("/customers/_doc/1?refresh=true"),
+    ]);
+    assert_eq!(put.status, 201, "{}", put.body);
+    let out = run_ok(
+        std::process::Command::new(python())
+            .arg(python_script("optimize_recipe.py"))
+            .arg(node.url(""))
+            .arg(&ca),
+    );
+    assert_eq!(out.trim(), "ok");
+}

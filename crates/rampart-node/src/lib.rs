@@ -11,6 +11,7 @@ pub mod autoconfig;
 pub mod bootstrap;
 pub mod home;
 pub mod keystore;
+pub mod least_privilege;
 pub mod network;
 pub mod pipeline;
 mod realms;
@@ -413,6 +414,9 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
         )));
     }
     let pipeline = Arc::new(pipeline);
+    if let Some(authenticator) = &authenticator {
+        warn_about_superuser_applications(&home, authenticator);
+    }
 
     let max_content_length =
         parse_byte_size(&settings.get("http.max_content_length").unwrap_or_default())
@@ -516,6 +520,28 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     // Do not wait for stray blocking tasks (a bcrypt in flight) longer than needed.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     Ok(())
+}
+
+/// Logs a warning for each application that holds `superuser` (see `least_privilege`).
+fn warn_about_superuser_applications(home: &Home, authenticator: &Authenticator) {
+    let empty = serde_json::json!({});
+    let mut users: Vec<(String, Vec<String>, serde_json::Value)> = Vec::new();
+    if let Ok((file_users, _)) = rampart_security::file_realm::FileUsers::load(&home.config) {
+        for name in file_users.users.keys() {
+            let roles = file_users.roles.get(name).cloned().unwrap_or_default();
+            users.push((name.clone(), roles, empty.clone()));
+        }
+    }
+    if let Some(native) = authenticator.native_realm() {
+        for (name, user) in native.all() {
+            users.push((name, user.roles, user.metadata));
+        }
+    }
+    for warning in least_privilege::superuser_warnings(
+        users.iter().map(|(n, r, m)| (n.as_str(), r.as_slice(), m)),
+    ) {
+        tracing::warn!("{warning}");
+    }
 }
 
 fn tls_layer(
