@@ -500,3 +500,17 @@ fn roles_grant_exactly_their_privileges_through_the_official_client() {
     );
     assert_eq!(out.trim(), "ok");
 }
+
+#[test]
+fn document_and_field_level_security_hide_what_roles_do_not_grant() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    let out = run_ok(
+        Command::new(python())
+            .arg(python_script("dls_fls.py"))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok");
+}

@@ -289,8 +289,42 @@ pub trait IndexScope: Send + Sync {
     fn allows_action(&self, _action: &str) -> bool {
         true
     }
+    /// What a read of `index` may see (document- and field-level security).
+    fn restrictions(&self, _action: &str, _index: &str) -> IndexRestrictions {
+        IndexRestrictions::default()
+    }
     /// The error for an explicit name that is not allowed.
     fn denied(&self, action: &str, names: &[String]) -> EsError;
+}
+
+/// Whether a field (a full path such as `user.name`) may be seen.
+pub type FieldPredicate = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Document- and field-level security for one index: documents must match `query`, and only
+/// fields `fields` allows are shown or searchable. Both `None` means everything.
+#[derive(Clone, Default)]
+pub struct IndexRestrictions {
+    pub query: Option<Value>,
+    pub fields: Option<FieldPredicate>,
+}
+
+impl std::fmt::Debug for IndexRestrictions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexRestrictions")
+            .field("query", &self.query)
+            .field("fields", &self.fields.is_some())
+            .finish()
+    }
+}
+
+impl IndexRestrictions {
+    pub fn is_restricted(&self) -> bool {
+        self.query.is_some() || self.fields.is_some()
+    }
+
+    pub fn field_allowed(&self, field: &str) -> bool {
+        self.fields.as_ref().is_none_or(|f| f(field))
+    }
 }
 
 /// The scope of a node without security: everything.

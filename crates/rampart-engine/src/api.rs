@@ -299,7 +299,7 @@ pub(crate) fn execute(
                     .get("query")
                     .cloned()
                     .unwrap_or_else(|| json!({"match_all": {}}));
-                return Ok(ActionResponse::ok(search::count(&resolved, &query)?));
+                return Ok(ActionResponse::ok(search::count(&resolved, &query, scope)?));
             }
             let request = search::parse_request(&body)?;
             let window = resolved
@@ -308,7 +308,7 @@ pub(crate) fn execute(
                 .min()
                 .unwrap_or(10_000);
             let started = Instant::now();
-            let mut response = search::search(&resolved, &request, window)?;
+            let mut response = search::search(&resolved, &request, window, scope)?;
             response["took"] = json!(started.elapsed().as_millis() as u64);
             Ok(ActionResponse::ok(response))
         }
@@ -592,6 +592,22 @@ fn write_target_or_create(
     }
 }
 
+/// An update reads the document it changes, so a reader limited by document- or field-level
+/// security could learn hidden values through it; Elasticsearch refuses such updates too.
+fn refuse_restricted_update(index: &Index, scope: &dyn IndexScope) -> Result<(), EsError> {
+    if scope
+        .restrictions("indices:data/read/get", &index.name)
+        .is_restricted()
+    {
+        return Err(EsError::bad_request(format!(
+            "Update requests are not supported on [{}] for users with document or field level \
+             security: index the whole document instead",
+            index.name
+        )));
+    }
+    Ok(())
+}
+
 fn prepare(item: WriteItem) -> PreparedWrite {
     let write = match item.write {
         DocWrite::Index {
@@ -649,6 +665,9 @@ fn write_one(
         scope,
     )?;
     let is_update = matches!(item.write, DocWrite::Update { .. });
+    if is_update {
+        refuse_restricted_update(&index, scope)?;
+    }
     let retries = item.retry_on_conflict;
     let mut attempt = 0;
     let outcome = loop {
@@ -748,7 +767,13 @@ fn bulk(
                 let id = item.write.id().map(str::to_string);
                 let name = item.index.clone();
                 let action = item.write.authorization_action();
-                match write_target_or_create(engine, &name, action, scope) {
+                let is_update = matches!(item.write, DocWrite::Update { .. });
+                match write_target_or_create(engine, &name, action, scope).and_then(|index| {
+                    if is_update {
+                        refuse_restricted_update(&index, scope)?;
+                    }
+                    Ok(index)
+                }) {
                     Ok(index) => {
                         groups
                             .entry(index.name.clone())
@@ -837,7 +862,34 @@ fn read_target(
     }
 }
 
-fn doc_json(index: &Index, id: &str, record: &crate::DocRecord, filter: &SourceFilter) -> Value {
+/// A stored document as a restricted reader may see it: `None` when document-level security
+/// hides it, otherwise its source with hidden fields removed.
+fn visible_source(
+    index: &Index,
+    id: &str,
+    record: &crate::DocRecord,
+    scope: &dyn IndexScope,
+) -> Result<Option<Value>, EsError> {
+    let restrictions = scope.restrictions("indices:data/read/get", &index.name);
+    if let Some(documents) = &restrictions.query
+        && !search::document_visible(index, id, record.seq_no, documents)?
+    {
+        return Ok(None);
+    }
+    let doc: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+    Ok(Some(match &restrictions.fields {
+        Some(allowed) => source::filter_fields(&doc, allowed.as_ref()),
+        None => doc,
+    }))
+}
+
+fn doc_json(
+    index: &Index,
+    id: &str,
+    record: &crate::DocRecord,
+    doc: &Value,
+    filter: &SourceFilter,
+) -> Value {
     let mut body = json!({
         "_index": index.name,
         "_id": id,
@@ -847,8 +899,7 @@ fn doc_json(index: &Index, id: &str, record: &crate::DocRecord, filter: &SourceF
         "found": true,
     });
     if filter.enabled {
-        let doc: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
-        body["_source"] = source::filter(&doc, &filter.includes, &filter.excludes);
+        body["_source"] = source::filter(doc, &filter.includes, &filter.excludes);
     }
     body
 }
@@ -863,17 +914,19 @@ fn get(
     scope: &dyn IndexScope,
 ) -> Result<ActionResponse, EsError> {
     let index = read_target(engine, name, "indices:data/read/get", scope)?;
-    let record = index.get(id)?;
-    match (record, source_only) {
-        (Some(record), false) => Ok(ActionResponse::ok(doc_json(&index, id, &record, filter))),
-        (Some(record), true) => {
-            let doc: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
-            Ok(ActionResponse::ok(source::filter(
-                &doc,
-                &filter.includes,
-                &filter.excludes,
-            )))
-        }
+    let visible = match index.get(id)? {
+        Some(record) => visible_source(&index, id, &record, scope)?.map(|doc| (record, doc)),
+        None => None,
+    };
+    match (visible, source_only) {
+        (Some((record, doc)), false) => Ok(ActionResponse::ok(doc_json(
+            &index, id, &record, &doc, filter,
+        ))),
+        (Some((_, doc)), true) => Ok(ActionResponse::ok(source::filter(
+            &doc,
+            &filter.includes,
+            &filter.excludes,
+        ))),
         (None, true) if !head => Err(EsError::new(
             404,
             "resource_not_found_exception",
@@ -899,10 +952,18 @@ fn mget(
                 "_id": item.id,
                 "error": {"root_cause": [{"type": e.error_type, "reason": e.reason}], "type": e.error_type, "reason": e.reason},
             }),
-            Ok(index) => match index.get(&item.id)? {
-                Some(record) => doc_json(&index, &item.id, &record, &item.source),
-                None => json!({"_index": index.name, "_id": item.id, "found": false}),
-            },
+            Ok(index) => {
+                let visible = match index.get(&item.id)? {
+                    Some(record) => {
+                        visible_source(&index, &item.id, &record, scope)?.map(|doc| (record, doc))
+                    }
+                    None => None,
+                };
+                match visible {
+                    Some((record, doc)) => doc_json(&index, &item.id, &record, &doc, &item.source),
+                    None => json!({"_index": index.name, "_id": item.id, "found": false}),
+                }
+            }
         };
         docs.push(entry);
     }

@@ -706,6 +706,11 @@ impl Index {
         results
     }
 
+    /// The highest `_seq_no` search sees; -1 before any.
+    pub fn searchable_seq_no(&self) -> i64 {
+        lock(&self.refresh).searchable
+    }
+
     /// The highest `_seq_no` written, if any.
     pub fn max_seq_no(&self) -> Option<u64> {
         lock(&self.writer).next_seq_no.checked_sub(1)

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rampart_action::EsError;
+use rampart_action::{EsError, FieldPredicate, IndexRestrictions, IndexScope};
 use serde_json::{Map, Value, json};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
@@ -20,7 +20,11 @@ fn parsing(reason: impl Into<String>) -> EsError {
 }
 
 /// Builds a tantivy query for one index (its mappings decide how values are typed).
-pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>, EsError> {
+pub(crate) fn build_query(
+    index: &Index,
+    query: &Value,
+    fields: Option<&FieldPredicate>,
+) -> Result<Box<dyn Query>, EsError> {
     let Value::Object(map) = query else {
         return Err(parsing("[query] must be an object"));
     };
@@ -43,7 +47,7 @@ pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>
                     .ok_or_else(|| parsing("[term] query requires a [value]"))?,
                 v => v,
             };
-            Ok(term_query(index, &mappings, &field, &value)?)
+            Ok(term_query(index, &mappings, &field, &value, fields)?)
         }
         "terms" => {
             let Value::Object(o) = body else {
@@ -60,7 +64,7 @@ pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>
             };
             let mut terms = Vec::new();
             for v in values {
-                if let Some(t) = term_for(index, &mappings, field, v)? {
+                if let Some(t) = term_for(index, &mappings, field, v, fields)? {
                     terms.push(t);
                 }
             }
@@ -93,6 +97,9 @@ pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>
                 v => (v.clone(), "or".to_string()),
             };
             match mappings.field(&field).map(|f| f.kind) {
+                Some(FieldKind::Text) if fields.is_some_and(|allowed| !allowed(&field)) => {
+                    Ok(Box::new(EmptyQuery))
+                }
                 Some(FieldKind::Text) => {
                     let text = match &text {
                         Value::String(s) => s.clone(),
@@ -123,7 +130,7 @@ pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>
                     }
                     Ok(Box::new(BooleanQuery::new(clauses)))
                 }
-                _ => term_query(index, &mappings, &field, &text),
+                _ => term_query(index, &mappings, &field, &text, fields),
             }
         }
         "bool" => {
@@ -148,7 +155,7 @@ pub(crate) fn build_query(index: &Index, query: &Value) -> Result<Box<dyn Query>
                 };
                 for item in &items {
                     positive |= occur != Occur::MustNot;
-                    clauses.push((occur, build_query(index, item)?));
+                    clauses.push((occur, build_query(index, item, fields)?));
                 }
             }
             if !positive {
@@ -182,8 +189,9 @@ fn term_query(
     mappings: &Mappings,
     field: &str,
     value: &Value,
+    fields: Option<&FieldPredicate>,
 ) -> Result<Box<dyn Query>, EsError> {
-    Ok(match term_for(index, mappings, field, value)? {
+    Ok(match term_for(index, mappings, field, value, fields)? {
         Some(term) => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
         None => Box::new(EmptyQuery),
     })
@@ -196,11 +204,16 @@ fn term_for(
     mappings: &Mappings,
     path: &str,
     value: &Value,
+    fields: Option<&FieldPredicate>,
 ) -> Result<Option<Term>, EsError> {
     if path == "_id" {
         return Ok(value
             .as_str()
             .map(|id| Term::from_field_text(index.id_field(), id)));
+    }
+    // A field hidden by field-level security matches nothing, as if it were not there.
+    if fields.is_some_and(|allowed| !allowed(path)) {
+        return Ok(None);
     }
     let Some(field) = mappings.field(path) else {
         return Ok(None);
@@ -376,10 +389,56 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
 }
 
 /// Runs a search over several indices, merging by score.
+/// The query a restricted reader runs: theirs, with hidden fields matching nothing, and the
+/// role's document query as a filter (document-level security is judged on all fields).
+fn restricted_query(
+    index: &Index,
+    query: &Value,
+    restrictions: &IndexRestrictions,
+) -> Result<Box<dyn Query>, EsError> {
+    let mine = build_query(index, query, restrictions.fields.as_ref())?;
+    match &restrictions.query {
+        None => Ok(mine),
+        Some(documents) => Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, mine),
+            (Occur::Must, build_query(index, documents, None)?),
+        ]))),
+    }
+}
+
+/// Whether a stored document is among those `documents` lets a reader see (a realtime GET
+/// under document-level security): refreshes first if search does not have the document yet.
+pub(crate) fn document_visible(
+    index: &Index,
+    id: &str,
+    seq_no: u64,
+    documents: &Value,
+) -> Result<bool, EsError> {
+    if index.searchable_seq_no() < i64::try_from(seq_no).unwrap_or(i64::MAX) {
+        index.refresh_now()?;
+    }
+    let query = BooleanQuery::new(vec![
+        (Occur::Must, build_query(index, documents, None)?),
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(index.id_field(), id),
+                IndexRecordOption::Basic,
+            )),
+        ),
+    ]);
+    let found = index
+        .searcher()
+        .search(&query, &Count)
+        .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
+    Ok(found > 0)
+}
+
 pub(crate) fn search(
     indices: &[Arc<Index>],
     request: &SearchRequest,
     max_window: u64,
+    scope: &dyn IndexScope,
 ) -> Result<Value, EsError> {
     if (request.from + request.size) as u64 > max_window {
         return Err(EsError::bad_request(format!(
@@ -394,8 +453,11 @@ pub(crate) fn search(
     let mut total = 0usize;
     let mut hits: Vec<(f32, usize, tantivy::DocAddress)> = Vec::new();
     let mut searchers = Vec::new();
+    let mut restrictions = Vec::new();
     for (i, index) in indices.iter().enumerate() {
-        let query = build_query(index, &request.query)?;
+        let restricted = scope.restrictions("indices:data/read/search", &index.name);
+        let query = restricted_query(index, &request.query, &restricted)?;
+        restrictions.push(restricted);
         let searcher = index.searcher();
         let (count, top) = searcher
             .search(
@@ -417,7 +479,10 @@ pub(crate) fn search(
         if request.source_enabled
             && let Some(record) = index.get(&id)?
         {
-            let source: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+            let mut source: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+            if let Some(allowed) = &restrictions[i].fields {
+                source = crate::source::filter_fields(&source, allowed.as_ref());
+            }
             hit["_source"] =
                 crate::source::filter(&source, &request.source_includes, &request.source_excludes);
         }
@@ -439,10 +504,15 @@ pub(crate) fn search(
     }))
 }
 
-pub(crate) fn count(indices: &[Arc<Index>], query: &Value) -> Result<Value, EsError> {
+pub(crate) fn count(
+    indices: &[Arc<Index>],
+    query: &Value,
+    scope: &dyn IndexScope,
+) -> Result<Value, EsError> {
     let mut total = 0usize;
     for index in indices {
-        let q = build_query(index, query)?;
+        let restricted = scope.restrictions("indices:data/read/search", &index.name);
+        let q = restricted_query(index, query, &restricted)?;
         total += index
             .searcher()
             .search(&q, &Count)

@@ -28,6 +28,38 @@ fn may_contain(pattern: &str, path: &str) -> bool {
     literal.starts_with(&prefix) || prefix.starts_with(literal) || pattern.starts_with('*')
 }
 
+/// Keeps only the fields `allowed` lets a reader see (field-level security): leaves by their
+/// full path; objects are kept when something inside them is.
+pub fn filter_fields(source: &Value, allowed: &dyn Fn(&str) -> bool) -> Value {
+    fn walk(value: &Value, path: &str, allowed: &dyn Fn(&str) -> bool) -> Option<Value> {
+        match value {
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (key, child) in map {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    if let Some(kept) = walk(child, &child_path, allowed) {
+                        out.insert(key.clone(), kept);
+                    }
+                }
+                (path.is_empty() || !out.is_empty()).then_some(Value::Object(out))
+            }
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                let kept: Vec<Value> = items
+                    .iter()
+                    .filter_map(|item| walk(item, path, allowed))
+                    .collect();
+                (!kept.is_empty()).then_some(Value::Array(kept))
+            }
+            leaf => allowed(path).then(|| leaf.clone()),
+        }
+    }
+    walk(source, "", allowed).unwrap_or_else(|| Value::Object(Map::new()))
+}
+
 pub fn filter(source: &Value, includes: &[String], excludes: &[String]) -> Value {
     if includes.is_empty() && excludes.is_empty() {
         return source.clone();

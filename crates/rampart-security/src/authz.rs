@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use rampart_action::{EsError, IndexScope};
+use rampart_action::{EsError, FieldPredicate, IndexRestrictions, IndexScope};
 
-use crate::roles::{Permissions, granting_privileges};
+use crate::roles::{Permissions, UserContext, granting_privileges};
 use crate::{Authentication, RoleStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +125,12 @@ impl Authorizer {
         UserScope {
             permissions,
             subject: subject(a),
+            user: UserContext {
+                username: a.user.username.clone(),
+                email: a.user.email.clone(),
+                full_name: a.user.full_name.clone(),
+                metadata: a.user.metadata.clone(),
+            },
         }
     }
 }
@@ -134,6 +140,7 @@ impl Authorizer {
 pub struct UserScope {
     permissions: Permissions,
     subject: String,
+    user: UserContext,
 }
 
 impl IndexScope for UserScope {
@@ -143,6 +150,16 @@ impl IndexScope for UserScope {
 
     fn allows_action(&self, action: &str) -> bool {
         self.permissions.allows_index_action(action)
+    }
+
+    fn restrictions(&self, action: &str, index: &str) -> IndexRestrictions {
+        let r = self.permissions.restrictions(action, index, &self.user);
+        IndexRestrictions {
+            query: r.query,
+            fields: r.fields.map(|filter| -> FieldPredicate {
+                std::sync::Arc::new(move |field: &str| filter.allows(field))
+            }),
+        }
     }
 
     fn denied(&self, action: &str, names: &[String]) -> EsError {

@@ -330,6 +330,17 @@ pub struct IndicesPrivileges {
     pub names: Vec<String>,
     pub privileges: Vec<String>,
     pub allow_restricted_indices: bool,
+    /// Document-level security: a query (object, or JSON text as Elasticsearch also accepts)
+    /// that documents must match; may use `{{_user.username}}` and friends.
+    pub query: Option<Value>,
+    /// Field-level security: `grant` and `except` field patterns.
+    pub field_security: Option<FieldSecurity>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSecurity {
+    pub grant: Vec<String>,
+    pub except: Vec<String>,
 }
 
 /// A role as Elasticsearch's APIs and `roles.yml` describe it.
@@ -428,6 +439,8 @@ fn parse_indices(role: &str, entry: &Value) -> Result<IndicesPrivileges, String>
     let mut names = Vec::new();
     let mut privileges = Vec::new();
     let mut allow_restricted_indices = false;
+    let mut query = None;
+    let mut field_security = None;
     for (key, value) in map {
         match key.as_str() {
             "names" => names = string_list(value, "names")?,
@@ -437,12 +450,44 @@ fn parse_indices(role: &str, entry: &Value) -> Result<IndicesPrivileges, String>
                     "[allow_restricted_indices] must be true or false".to_string()
                 })?;
             }
-            "query" | "field_security" => {
-                return Err(format!(
-                    "role [{role}]: document and field level security ([{key}]) is not \
-                     supported yet; without it the role would show more than intended, so it is \
-                     refused"
-                ));
+            "query" => {
+                let parsed = match value {
+                    Value::String(text) => serde_json::from_str::<Value>(text)
+                        .map_err(|e| format!("role [{role}]: [query] is not valid JSON: {e}"))?,
+                    other => other.clone(),
+                };
+                if !parsed.is_object() {
+                    return Err(format!("role [{role}]: [query] must be a query object"));
+                }
+                query = Some(parsed);
+            }
+            "field_security" => {
+                let Value::Object(fs) = value else {
+                    return Err(format!("role [{role}]: [field_security] must be an object"));
+                };
+                let mut grant = vec!["*".to_string()];
+                let mut except = Vec::new();
+                for (k, v) in fs {
+                    match k.as_str() {
+                        "grant" => grant = string_list(v, "grant")?,
+                        "except" => except = string_list(v, "except")?,
+                        other => {
+                            return Err(format!(
+                                "role [{role}]: [field_security] has an unknown field [{other}]"
+                            ));
+                        }
+                    }
+                }
+                for e in &except {
+                    if !grant.iter().any(|g| glob_matches(g, e)) {
+                        return Err(format!(
+                            "role [{role}]: exceptions for field permissions must be a subset of \
+                             the granted fields but [{e}] is not granted by [{}]",
+                            grant.join(",")
+                        ));
+                    }
+                }
+                field_security = Some(FieldSecurity { grant, except });
             }
             other => {
                 return Err(format!(
@@ -465,6 +510,8 @@ fn parse_indices(role: &str, entry: &Value) -> Result<IndicesPrivileges, String>
         names,
         privileges,
         allow_restricted_indices,
+        query,
+        field_security,
     })
 }
 
@@ -482,6 +529,9 @@ struct CompiledIndices {
     names: RegexSet,
     actions: RegexSet,
     allow_restricted: bool,
+    query: Option<Value>,
+    /// (granted, excepted) field patterns.
+    fields: Option<(RegexSet, RegexSet)>,
 }
 
 fn set(patterns: impl IntoIterator<Item = String>, what: &str) -> Result<RegexSet, String> {
@@ -513,6 +563,14 @@ impl CompiledRole {
                 )?,
                 actions: set(actions.iter().map(|a| glob_to_regex(a)), "action")?,
                 allow_restricted: entry.allow_restricted_indices,
+                query: entry.query.clone(),
+                fields: match &entry.field_security {
+                    None => None,
+                    Some(fs) => Some((
+                        set(fs.grant.iter().map(|f| glob_to_regex(f)), "field")?,
+                        set(fs.except.iter().map(|f| glob_to_regex(f)), "field")?,
+                    )),
+                },
             });
         }
         Ok(CompiledRole {
@@ -556,6 +614,8 @@ fn role(value: Value) -> RoleDescriptor {
                 names: string_list(&e["names"], "names").unwrap_or_default(),
                 privileges: string_list(&e["privileges"], "privileges").unwrap_or_default(),
                 allow_restricted_indices: e["allow_restricted_indices"].as_bool().unwrap_or(false),
+                query: None,
+                field_security: None,
             });
         }
     }
@@ -620,6 +680,99 @@ pub fn builtin_roles() -> BTreeMap<String, RoleDescriptor> {
         .collect()
 }
 
+/// Who a DLS query template speaks of: `{{_user.username}}`, `{{_user.email}}`,
+/// `{{_user.full_name}}`, `{{_user.metadata.KEY}}`.
+#[derive(Debug, Clone, Default)]
+pub struct UserContext {
+    pub username: String,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub metadata: Value,
+}
+
+impl UserContext {
+    /// Fills a query's templates. Values go in as escaped JSON string contents, so a user name
+    /// cannot change the query's structure; an unknown template matches nothing.
+    fn render(&self, query: &Value) -> Value {
+        let text = query.to_string();
+        if !text.contains("{{") {
+            return query.clone();
+        }
+        // Templates sit inside JSON strings of the stored query: the value goes in with its
+        // JSON string escapes.
+        let escaped = |v: &str| {
+            let quoted = serde_json::to_string(v).unwrap_or_default();
+            quoted[1..quoted.len() - 1].to_string()
+        };
+        let mut out = text
+            .replace("{{_user.username}}", &escaped(&self.username))
+            .replace(
+                "{{_user.email}}",
+                &escaped(self.email.as_deref().unwrap_or("")),
+            )
+            .replace(
+                "{{_user.full_name}}",
+                &escaped(self.full_name.as_deref().unwrap_or("")),
+            );
+        if let Value::Object(meta) = &self.metadata {
+            for (k, v) in meta {
+                let value = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out = out.replace(&format!("{{{{_user.metadata.{k}}}}}"), &escaped(&value));
+            }
+        }
+        if out.contains("{{_user.") {
+            return json!({"match_none": {}});
+        }
+        serde_json::from_str(&out).unwrap_or_else(|_| json!({"match_none": {}}))
+    }
+}
+
+/// Which fields a reader may see.
+#[derive(Clone)]
+pub enum FieldFilter {
+    /// Visible when some role entry grants the field (or an object above it) and does not
+    /// except it: the union of roles.
+    Any(Arc<Vec<(RegexSet, RegexSet)>>),
+    /// Visible when both allow it: an API key's limit on its owner.
+    Both(Box<FieldFilter>, Box<FieldFilter>),
+}
+
+impl std::fmt::Debug for FieldFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FieldFilter")
+    }
+}
+
+impl FieldFilter {
+    pub fn allows(&self, field: &str) -> bool {
+        match self {
+            FieldFilter::Both(a, b) => a.allows(field) && b.allows(field),
+            FieldFilter::Any(entries) => {
+                let mut candidates = vec![field];
+                let mut end = field.len();
+                while let Some(dot) = field[..end].rfind('.') {
+                    candidates.push(&field[..dot]);
+                    end = dot;
+                }
+                entries.iter().any(|(grant, except)| {
+                    candidates.iter().any(|c| grant.is_match(c))
+                        && !candidates.iter().any(|c| except.is_match(c))
+                })
+            }
+        }
+    }
+}
+
+/// What a reader of one index may see.
+#[derive(Debug, Clone, Default)]
+pub struct Restrictions {
+    pub query: Option<Value>,
+    pub fields: Option<FieldFilter>,
+}
+
 /// The compiled roles a request acts with; an API key's are limited by its descriptors.
 #[derive(Debug, Clone)]
 pub enum Permissions {
@@ -646,6 +799,59 @@ impl Permissions {
             Permissions::Roles(roles) => roles.iter().any(|r| r.allows_index(action, index)),
             Permissions::Limited { owner, key } => {
                 owner.allows_index(action, index) && key.allows_index(action, index)
+            }
+        }
+    }
+
+    /// What a read of `index` may see: the documents (a query, `None` for all) and the
+    /// fields (`None` for all). Several roles combine as Elasticsearch combines them, the
+    /// union of their documents and of their fields; an API key's limit intersects.
+    pub fn restrictions(&self, action: &str, index: &str, user: &UserContext) -> Restrictions {
+        match self {
+            Permissions::Roles(roles) => {
+                let mut queries = Vec::new();
+                let mut all_documents = false;
+                let mut field_sets = Vec::new();
+                let mut all_fields = false;
+                let restricted = is_restricted(index);
+                for entry in roles.iter().flat_map(|r| r.indices.iter()) {
+                    if (restricted && !entry.allow_restricted)
+                        || !entry.actions.is_match(action)
+                        || !entry.names.is_match(index)
+                    {
+                        continue;
+                    }
+                    match &entry.query {
+                        None => all_documents = true,
+                        Some(q) => queries.push(user.render(q)),
+                    }
+                    match &entry.fields {
+                        None => all_fields = true,
+                        Some(f) => field_sets.push(f.clone()),
+                    }
+                }
+                Restrictions {
+                    query: (!all_documents && !queries.is_empty())
+                        .then(|| json!({"bool": {"should": queries, "minimum_should_match": 1}})),
+                    fields: (!all_fields && !field_sets.is_empty())
+                        .then(|| FieldFilter::Any(Arc::new(field_sets))),
+                }
+            }
+            Permissions::Limited { owner, key } => {
+                let (a, b) = (
+                    owner.restrictions(action, index, user),
+                    key.restrictions(action, index, user),
+                );
+                Restrictions {
+                    query: match (a.query, b.query) {
+                        (Some(x), Some(y)) => Some(json!({"bool": {"filter": [x, y]}})),
+                        (x, y) => x.or(y),
+                    },
+                    fields: match (a.fields, b.fields) {
+                        (Some(x), Some(y)) => Some(FieldFilter::Both(Box::new(x), Box::new(y))),
+                        (x, y) => x.or(y),
+                    },
+                }
             }
         }
     }
@@ -737,8 +943,12 @@ mod tests {
                 "missing required [names]",
             ),
             (
-                json!({"indices": [{"names": ["a"], "privileges": ["read"], "query": "{}"}]}),
-                "document and field level security",
+                json!({"indices": [{"names": ["a"], "privileges": ["read"], "query": "not json"}]}),
+                "[query] is not valid JSON",
+            ),
+            (
+                json!({"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {"grant": ["a*"], "except": ["b"]}}]}),
+                "must be a subset",
             ),
             (
                 json!({"indices": [{"names": ["/[/"], "privileges": ["read"]}]}),
@@ -772,5 +982,44 @@ mod tests {
         assert!(!limited.allows_index("indices:data/write/index", "abc"));
         assert!(!limited.allows_index("indices:data/read/search", "b"));
         assert!(!limited.allows_run_as("x"));
+    }
+
+    #[test]
+    fn document_and_field_restrictions_combine_as_elasticsearch() {
+        let dls = compiled(
+            json!({"indices": [{"names": ["docs"], "privileges": ["read"],
+            "query": {"term": {"owner": "{{_user.username}}"}},
+            "field_security": {"grant": ["public*", "owner"], "except": ["public.secret"]}}]}),
+        );
+        let full = compiled(json!({"indices": [{"names": ["docs"], "privileges": ["read"]}]}));
+        let user = UserContext {
+            username: "kim\"}}".into(),
+            ..UserContext::default()
+        };
+        let restricted = Permissions::Roles(vec![Arc::new(dls)]);
+        let r = restricted.restrictions("indices:data/read/search", "docs", &user);
+        let query = r.query.expect("a query");
+        assert_eq!(
+            query["bool"]["should"][0]["term"]["owner"],
+            json!("kim\"}}"),
+            "the template value stays a string"
+        );
+        let fields = r.fields.expect("a field filter");
+        assert!(fields.allows("public"));
+        assert!(fields.allows("public.name"));
+        assert!(!fields.allows("public.secret"));
+        assert!(fields.allows("owner"));
+        assert!(!fields.allows("salary"));
+        // A second role without restrictions lifts them (union).
+        let both = Permissions::Roles(vec![
+            Arc::new(compiled(
+                json!({"indices": [{"names": ["docs"], "privileges": ["read"], "query": {"match_none": {}}}]}),
+            )),
+            Arc::new(full),
+        ]);
+        let r = both.restrictions("indices:data/read/search", "docs", &user);
+        assert!(r.query.is_none() && r.fields.is_none());
+        let unknown = UserContext::default().render(&json!({"term": {"a": "{{_user.nope}}"}}));
+        assert_eq!(unknown, json!({"match_none": {}}));
     }
 }

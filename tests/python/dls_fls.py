@@ -1,0 +1,89 @@
+"""Document- and field-level security through the official client:
+usage: dls_fls.py URL CA ELASTIC_PASSWORD. Prints "ok"."""
+import sys
+
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
+
+url, ca, elastic_pw = sys.argv[1:4]
+admin = Elasticsearch(url, ca_certs=ca, basic_auth=("elastic", elastic_pw))
+
+docs = [
+    ("1", {"owner": "alice", "title": "alpha", "salary": 100, "public": {"name": "a", "secret": "s1"}}),
+    ("2", {"owner": "alice", "title": "beta", "salary": 200, "public": {"name": "b", "secret": "s2"}}),
+    ("3", {"owner": "bob", "title": "gamma", "salary": 300, "public": {"name": "c", "secret": "s3"}}),
+]
+admin.indices.create(index="hr", mappings={"properties": {
+    "owner": {"type": "keyword"}, "title": {"type": "text"}, "salary": {"type": "long"},
+    "public": {"properties": {"name": {"type": "keyword"}, "secret": {"type": "keyword"}}}}})
+for doc_id, doc in docs:
+    admin.index(index="hr", id=doc_id, document=doc)
+admin.indices.refresh(index="hr")
+
+admin.security.put_role(name="own_records", indices=[{
+    "names": ["hr"], "privileges": ["read", "write"],
+    "query": {"term": {"owner": "{{_user.username}}"}},
+    "field_security": {"grant": ["owner", "title", "public.*"], "except": ["public.secret"]}}])
+admin.security.put_role(name="hr_reader", indices=[{"names": ["hr"], "privileges": ["read"]}])
+for name, roles in [("alice", ["own_records"]), ("bob", ["own_records"]),
+                    ("carol", ["own_records", "hr_reader"])]:
+    admin.security.put_user(username=name, password=name + "-password", roles=roles)
+
+
+def client(name):
+    return Elasticsearch(url, ca_certs=ca, basic_auth=(name, name + "-password"))
+
+
+alice = client("alice")
+hits = alice.search(index="hr", query={"match_all": {}})["hits"]
+assert sorted(h["_id"] for h in hits["hits"]) == ["1", "2"], hits
+assert hits["total"]["value"] == 2
+for h in hits["hits"]:
+    assert set(h["_source"]) == {"owner", "title", "public"}, h["_source"]
+    assert set(h["_source"]["public"]) == {"name"}, h["_source"]
+assert alice.count(index="hr")["count"] == 2
+# Hidden fields cannot be searched: the salary of her own record stays hidden too.
+assert alice.count(index="hr", query={"term": {"salary": 100}})["count"] == 0
+assert alice.count(index="hr", query={"term": {"public.secret": "s1"}})["count"] == 0
+assert alice.count(index="hr", query={"term": {"owner": "bob"}})["count"] == 0
+assert alice.count(index="hr", query={"match": {"title": "gamma"}})["count"] == 0
+
+got = alice.get(index="hr", id="1")
+assert got["_source"] == {"owner": "alice", "title": "alpha", "public": {"name": "a"}}, got
+try:
+    alice.get(index="hr", id="3")
+    raise SystemExit("alice read bob's record")
+except NotFoundError:
+    pass
+mget = alice.mget(index="hr", ids=["1", "3"])["docs"]
+assert [d["found"] for d in mget] == [True, False], mget
+assert "salary" not in mget[0]["_source"], mget
+# A document written now is judged realtime too.
+admin.index(index="hr", id="4", document={"owner": "bob", "title": "delta", "salary": 1})
+try:
+    alice.get(index="hr", id="4")
+    raise SystemExit("alice read a fresh record of bob")
+except NotFoundError:
+    pass
+try:
+    alice.update(index="hr", id="1", doc={"title": "changed"})
+    raise SystemExit("an update under document level security was allowed")
+except BadRequestError as e:
+    assert "not supported" in str(e.info), e.info
+
+bob = client("bob")
+assert sorted(h["_id"] for h in bob.search(index="hr")["hits"]["hits"]) == ["3", "4"]
+
+# Roles combine as a union: carol's second role sees every record and field.
+carol = client("carol")
+assert carol.count(index="hr")["count"] == 4
+assert carol.get(index="hr", id="3")["_source"]["salary"] == 300
+
+# An API key restricted by DLS never exceeds it, even when its owner could.
+key = admin.security.create_api_key(name="bob-only", role_descriptors={"r": {"indices": [{
+    "names": ["hr"], "privileges": ["read"], "query": {"term": {"owner": "bob"}},
+    "field_security": {"grant": ["owner", "title"]}}]}})
+keyed = Elasticsearch(url, ca_certs=ca, api_key=key["encoded"])
+hits = keyed.search(index="hr")["hits"]["hits"]
+assert sorted(h["_id"] for h in hits) == ["3", "4"], hits
+assert all(set(h["_source"]) <= {"owner", "title"} for h in hits), hits
+print("ok")
