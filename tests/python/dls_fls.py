@@ -70,6 +70,13 @@ try:
 except BadRequestError as e:
     assert "not supported" in str(e.info), e.info
 
+admin.security.put_role(name="hr_meta", indices=[{
+    "names": ["hr"], "privileges": ["view_index_metadata"],
+    "field_security": {"grant": ["owner", "public.name"]}}])
+admin.security.put_user(username="dave", password="dave-password", roles=["hr_meta"])
+mapping = client("dave").indices.get_mapping(index="hr")["hr"]["mappings"]["properties"]
+assert set(mapping) == {"owner", "public"} and set(mapping["public"]["properties"]) == {"name"}, mapping
+
 bob = client("bob")
 assert sorted(h["_id"] for h in bob.search(index="hr")["hits"]["hits"]) == ["3", "4"]
 

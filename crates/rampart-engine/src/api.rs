@@ -148,10 +148,14 @@ pub(crate) fn execute(
         DataRequest::GetMapping { indices, options } => {
             let mut out = Map::new();
             for index in engine.resolve_scoped(&indices, options, action, scope)? {
-                out.insert(
-                    index.name.clone(),
-                    json!({"mappings": index.state().mappings.to_json()}),
-                );
+                let mut mappings = index.state().mappings.to_json();
+                // Field-level security hides the names of hidden fields too.
+                if let Some(allowed) = scope.restrictions(action, &index.name).fields
+                    && let Some(properties) = mappings.get_mut("properties")
+                {
+                    filter_properties(properties, "", allowed.as_ref());
+                }
+                out.insert(index.name.clone(), json!({ "mappings": mappings }));
             }
             Ok(ActionResponse::ok(Value::Object(out)))
         }
@@ -313,6 +317,28 @@ pub(crate) fn execute(
             Ok(ActionResponse::ok(response))
         }
     }
+}
+
+/// Removes from a mapping's `properties` the fields a reader may not see; an object stays
+/// when something inside it is visible.
+fn filter_properties(properties: &mut Value, prefix: &str, allowed: &dyn Fn(&str) -> bool) {
+    let Value::Object(map) = properties else {
+        return;
+    };
+    map.retain(|name, field| {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match field.get_mut("properties") {
+            Some(children) => {
+                filter_properties(children, &path, allowed);
+                children.as_object().is_some_and(|c| !c.is_empty())
+            }
+            None => allowed(&path),
+        }
+    });
 }
 
 fn settings_json(index: &Index, state: &IndexState, flat: bool, defaults: bool) -> Value {
