@@ -522,6 +522,21 @@ pub struct CompiledRole {
     cluster: RegexSet,
     indices: Vec<CompiledIndices>,
     run_as: RegexSet,
+    /// Per action seen so far: one set of the name patterns of every entry granting it, so
+    /// a decision is one set match per role, not one per entry.
+    by_action: std::sync::RwLock<std::collections::HashMap<String, Arc<ActionNames>>>,
+    /// Every entry's name patterns, in entry order, for building `by_action`.
+    name_patterns: Vec<Vec<String>>,
+    /// Some entry has document- or field-level security.
+    restricts: bool,
+}
+
+#[derive(Debug)]
+struct ActionNames {
+    /// Entries granting the action.
+    any: Option<RegexSet>,
+    /// Entries granting the action that also reach restricted indices.
+    restricted: Option<RegexSet>,
 }
 
 #[derive(Debug)]
@@ -578,6 +593,16 @@ impl CompiledRole {
             cluster: set(cluster.iter().map(|a| glob_to_regex(a)), "action")?,
             indices,
             run_as: set(role.run_as.iter().map(|u| name_pattern_regex(u)), "run_as")?,
+            by_action: std::sync::RwLock::new(std::collections::HashMap::new()),
+            name_patterns: role
+                .indices
+                .iter()
+                .map(|e| e.names.iter().map(|n| name_pattern_regex(n)).collect())
+                .collect(),
+            restricts: role
+                .indices
+                .iter()
+                .any(|e| e.query.is_some() || e.field_security.is_some()),
         })
     }
 
@@ -586,12 +611,51 @@ impl CompiledRole {
     }
 
     pub fn allows_index(&self, action: &str, index: &str) -> bool {
-        let restricted = is_restricted(index);
-        self.indices.iter().any(|entry| {
-            (!restricted || entry.allow_restricted)
-                && entry.actions.is_match(action)
-                && entry.names.is_match(index)
-        })
+        let names = self.names_for(action);
+        let set = if is_restricted(index) {
+            &names.restricted
+        } else {
+            &names.any
+        };
+        set.as_ref().is_some_and(|s| s.is_match(index))
+    }
+
+    /// The combined name patterns of the entries granting `action`, built on first use (a
+    /// node sees a few dozen distinct actions) and kept.
+    fn names_for(&self, action: &str) -> Arc<ActionNames> {
+        if let Some(found) = self
+            .by_action
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(action)
+        {
+            return Arc::clone(found);
+        }
+        let granting: Vec<usize> = (0..self.indices.len())
+            .filter(|&i| self.indices[i].actions.is_match(action))
+            .collect();
+        let combine = |entries: &mut dyn Iterator<Item = &usize>| {
+            let patterns: Vec<&String> = entries
+                .flat_map(|&i| self.name_patterns[i].iter())
+                .collect();
+            // Each pattern compiled before on its own, so the union compiles too.
+            (!patterns.is_empty())
+                .then(|| RegexSet::new(patterns).ok())
+                .flatten()
+        };
+        let names = Arc::new(ActionNames {
+            any: combine(&mut granting.iter()),
+            restricted: combine(
+                &mut granting
+                    .iter()
+                    .filter(|&&i| self.indices[i].allow_restricted),
+            ),
+        });
+        self.by_action
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(action.to_string(), Arc::clone(&names));
+        names
     }
 
     pub fn allows_run_as(&self, user: &str) -> bool {
@@ -809,6 +873,10 @@ impl Permissions {
     pub fn restrictions(&self, action: &str, index: &str, user: &UserContext) -> Restrictions {
         match self {
             Permissions::Roles(roles) => {
+                // Most roles restrict nothing: then there is nothing to look up per index.
+                if !roles.iter().any(|r| r.restricts) {
+                    return Restrictions::default();
+                }
                 let mut queries = Vec::new();
                 let mut all_documents = false;
                 let mut field_sets = Vec::new();
