@@ -95,12 +95,16 @@ u.update(index="logs-1", id="i", doc={"n": 12})
 denied(u.delete, index="logs-1", id="i")
 u = as_user("u_create_doc")
 u.create(index="logs-1", id="c", document={"n": 13})
+u.index(index="logs-1", document={"n": 16})  # an auto-generated id always creates
 denied(u.index, index="logs-1", id="c", document={"n": 14})  # an overwrite is not a create
 u = as_user("u_delete")
 u.delete(index="logs-1", id="c")
 denied(u.index, index="logs-1", id="d", document={"n": 15})
 u = as_user("u_create_index")
 u.indices.create(index="new-1")
+# Aliases in a create request are alias changes: create_index alone may not make them.
+denied(u.indices.create, index="new-2", aliases={"audit": {"is_write_index": True}})
+assert not admin.indices.exists(index="new-2")
 denied(u.indices.create, index="other-1")
 denied(u.index, index="new-1", id="1", document={"a": 1})
 admin.indices.create(index="doomed-1")
@@ -166,7 +170,8 @@ assert {h["_index"] for h in hits} == {"secret"}, hits
 denied(reader.search, index="secret")
 denied(reader.search, index="logs-1,secret")
 assert reader.search(index="secret*", ignore_unavailable=True)["hits"]["total"]["value"] == 0
-cat = as_user("u_view").cat.indices(format="json")
+denied(as_user("u_view").cat.indices, format="json")  # counts need `monitor`
+cat = as_user("u_manage").cat.indices(format="json")
 assert {row["index"] for row in cat} == {"logs-1", "logs-2"}, cat
 denied(reader.cat.indices, format="json")
 

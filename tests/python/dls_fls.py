@@ -77,11 +77,38 @@ admin.security.put_user(username="dave", password="dave-password", roles=["hr_me
 mapping = client("dave").indices.get_mapping(index="hr")["hr"]["mappings"]["properties"]
 assert set(mapping) == {"owner", "public"} and set(mapping["public"]["properties"]) == {"name"}, mapping
 
+# A record given to bob after the last refresh: alice's search matches the old version,
+# but must not show the new one.
+admin.index(index="hr", id="2", document={"owner": "bob", "title": "beta", "salary": 999})
+seen = alice.search(index="hr")["hits"]["hits"]
+assert all(h["_source"]["owner"] == "alice" for h in seen), seen
+assert "2" not in [h["_id"] for h in seen], seen
+
+# Restrictions on an alias apply when the data is reached through it.
+admin.indices.put_alias(index="hr", name="hr-view")
+admin.security.put_role(name="via_alias", indices=[{
+    "names": ["hr-view"], "privileges": ["read"],
+    "query": {"bool": {"filter": [{"term": {"owner": "bob"}}],
+                       "should": [{"term": {"title": "gamma"}}, {"term": {"title": "nothing"}}],
+                       "minimum_should_match": 1}},
+    "field_security": {"grant": ["title"]}}])
+admin.security.put_user(username="erin", password="erin-password", roles=["via_alias"])
+admin.indices.refresh(index="hr")
+viewed = client("erin").search(index="hr-view")["hits"]["hits"]
+assert [h["_id"] for h in viewed] == ["3"], viewed
+assert viewed[0]["_source"] == {"title": "gamma"}, viewed
+try:
+    client("erin").get(index="hr-view", id="1")
+    raise SystemExit("erin read a record her alias role hides")
+except NotFoundError:
+    pass
+
 bob = client("bob")
-assert sorted(h["_id"] for h in bob.search(index="hr")["hits"]["hits"]) == ["3", "4"]
+assert sorted(h["_id"] for h in bob.search(index="hr")["hits"]["hits"]) == ["2", "3", "4"]
 
 # Roles combine as a union: carol's second role sees every record and field.
 carol = client("carol")
+admin.indices.refresh(index="hr")
 assert carol.count(index="hr")["count"] == 4
 assert carol.get(index="hr", id="3")["_source"]["salary"] == 300
 
@@ -91,6 +118,6 @@ key = admin.security.create_api_key(name="bob-only", role_descriptors={"r": {"in
     "field_security": {"grant": ["owner", "title"]}}]}})
 keyed = Elasticsearch(url, ca_certs=ca, api_key=key["encoded"])
 hits = keyed.search(index="hr")["hits"]["hits"]
-assert sorted(h["_id"] for h in hits) == ["3", "4"], hits
+assert sorted(h["_id"] for h in hits) == ["2", "3", "4"], hits
 assert all(set(h["_source"]) <= {"owner", "title"} for h in hits), hits
 print("ok")

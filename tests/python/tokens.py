@@ -2,7 +2,8 @@
 Prints "ok" when every step behaved as Elasticsearch does."""
 import sys
 
-from elasticsearch import (ApiError, AuthenticationException, BadRequestError, Elasticsearch)
+from elasticsearch import (ApiError, AuthenticationException, AuthorizationException,
+                           BadRequestError, Elasticsearch)
 
 url, ca, elastic_pw = sys.argv[1:4]
 admin = Elasticsearch(url, ca_certs=ca, basic_auth=("elastic", elastic_pw))
@@ -39,6 +40,19 @@ try:
     raise SystemExit("a refresh token worked twice")
 except BadRequestError as e:
     assert e.error == "invalid_grant", e.info
+
+# A token is not a password login: without a privilege to manage users, it may not change
+# its own user's password (a stolen token must not take the account over for good).
+admin.security.put_user(username="tina", password="tina-password", roles=[])
+tina = admin.security.get_token(grant_type="password", username="tina", password="tina-password")
+try:
+    Elasticsearch(url, ca_certs=ca, bearer_auth=tina["access_token"]).security.change_password(
+        password="taken-over")
+    raise SystemExit("a bearer token changed its user's password")
+except AuthorizationException:
+    pass
+as_tina = Elasticsearch(url, ca_certs=ca, basic_auth=("tina", "tina-password"))
+as_tina.security.change_password(password="tina-password2")  # with the password itself: yes
 
 # client_credentials: a token for the caller, without a refresh token.
 own = admin.security.get_token(grant_type="client_credentials")

@@ -54,6 +54,8 @@ pub struct IndicesOptions {
     pub allow_no_indices: bool,
     pub expand_open: bool,
     pub expand_hidden: bool,
+    /// Wildcards match index names only, never aliases (index deletion).
+    pub ignore_aliases: bool,
 }
 
 impl Default for IndicesOptions {
@@ -63,6 +65,7 @@ impl Default for IndicesOptions {
             allow_no_indices: true,
             expand_open: true,
             expand_hidden: false,
+            ignore_aliases: false,
         }
     }
 }
@@ -261,7 +264,10 @@ impl DocWrite {
     /// `create_doc` privilege grants without allowing overwrites.
     pub fn authorization_action(&self) -> &'static str {
         match self {
-            DocWrite::Index { create: true, .. } => "indices:data/write/index:op_type/create",
+            // An auto-generated id always creates.
+            DocWrite::Index { create: true, .. } | DocWrite::Index { id: None, .. } => {
+                "indices:data/write/index:op_type/create"
+            }
             DocWrite::Index { .. } => "indices:data/write/index",
             DocWrite::Update { .. } => "indices:data/write/update",
             DocWrite::Delete { .. } => "indices:data/write/delete",
@@ -287,9 +293,9 @@ impl DataRequest {
             DataRequest::GetIndex { .. } | DataRequest::IndexExists { .. } => "indices:admin/get",
             DataRequest::GetMapping { .. } => "indices:admin/mappings/get",
             DataRequest::PutMapping { .. } => "indices:admin/mapping/put",
-            DataRequest::GetSettings { .. } | DataRequest::CatIndices(_) => {
-                "indices:monitor/settings/get"
-            }
+            DataRequest::GetSettings { .. } => "indices:monitor/settings/get",
+            // Document counts and sizes are statistics: the index privilege `monitor`.
+            DataRequest::CatIndices(_) => "indices:monitor/stats",
             DataRequest::PutSettings { .. } => "indices:admin/settings/update",
             DataRequest::Refresh { .. } => "indices:admin/refresh",
             DataRequest::UpdateAliases { .. } => "indices:admin/aliases",

@@ -289,8 +289,9 @@ pub trait IndexScope: Send + Sync {
     fn allows_action(&self, _action: &str) -> bool {
         true
     }
-    /// What a read of `index` may see (document- and field-level security).
-    fn restrictions(&self, _action: &str, _index: &str) -> IndexRestrictions {
+    /// What a read of an index may see (document- and field-level security). `names` are the
+    /// index and its aliases: role entries naming any of them apply.
+    fn restrictions(&self, _action: &str, _names: &[&str]) -> IndexRestrictions {
         IndexRestrictions::default()
     }
     /// The error for an explicit name that is not allowed.

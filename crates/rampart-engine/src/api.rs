@@ -113,6 +113,16 @@ pub(crate) fn execute(
             if !scope.allows(action, &index) {
                 return Err(scope.denied(action, std::slice::from_ref(&index)));
             }
+            // Aliases in the request are alias changes: judged as `_aliases` would be.
+            if let Some(Value::Object(aliases)) = body.get("aliases") {
+                for alias in aliases.keys() {
+                    if !scope.allows("indices:admin/aliases", alias) {
+                        return Err(
+                            scope.denied("indices:admin/aliases", std::slice::from_ref(alias))
+                        );
+                    }
+                }
+            }
             create_index(engine, &index, &body)
         }
         DataRequest::DeleteIndex { indices, options } => {
@@ -123,11 +133,17 @@ pub(crate) fn execute(
             let mut out = Map::new();
             for index in resolved {
                 let state = index.state();
+                let mut mappings = state.mappings.to_json();
+                if let Some(allowed) = index.restrictions(scope, action).fields
+                    && let Some(properties) = mappings.get_mut("properties")
+                {
+                    filter_properties(properties, "", allowed.as_ref());
+                }
                 out.insert(
                     index.name.clone(),
                     json!({
                         "aliases": state.meta.aliases,
-                        "mappings": state.mappings.to_json(),
+                        "mappings": mappings,
                         "settings": settings_json(&index, &state, false, false),
                     }),
                 );
@@ -150,7 +166,7 @@ pub(crate) fn execute(
             for index in engine.resolve_scoped(&indices, options, action, scope)? {
                 let mut mappings = index.state().mappings.to_json();
                 // Field-level security hides the names of hidden fields too.
-                if let Some(allowed) = scope.restrictions(action, &index.name).fields
+                if let Some(allowed) = index.restrictions(scope, action).fields
                     && let Some(properties) = mappings.get_mut("properties")
                 {
                     filter_properties(properties, "", allowed.as_ref());
@@ -519,6 +535,10 @@ fn delete_index(
         let indices = engine.indices.read().unwrap_or_else(|e| e.into_inner());
         let aliases = names::all_aliases(&indices);
         for e in expressions {
+            // Authorization first: what exists is nobody's business who may not delete it.
+            if !e.contains('*') && !e.starts_with('-') && !scope.allows("indices:admin/delete", e) {
+                return Err(scope.denied("indices:admin/delete", std::slice::from_ref(e)));
+            }
             if !e.contains('*') && aliases.contains(e) && !indices.contains_key(e) {
                 return Err(EsError::bad_request(format!(
                     "The provided expression [{e}] matches an alias, specify the corresponding \
@@ -527,6 +547,11 @@ fn delete_index(
             }
         }
     }
+    // Deleting by wildcard never follows aliases to the indices behind them.
+    let options = IndicesOptions {
+        ignore_aliases: true,
+        ..options
+    };
     let resolved = engine.resolve_scoped(expressions, options, "indices:admin/delete", scope)?;
     for index in resolved {
         engine
@@ -621,8 +646,8 @@ fn write_target_or_create(
 /// An update reads the document it changes, so a reader limited by document- or field-level
 /// security could learn hidden values through it; Elasticsearch refuses such updates too.
 fn refuse_restricted_update(index: &Index, scope: &dyn IndexScope) -> Result<(), EsError> {
-    if scope
-        .restrictions("indices:data/read/get", &index.name)
+    if index
+        .restrictions(scope, "indices:data/read/get")
         .is_restricted()
     {
         return Err(EsError::bad_request(format!(
@@ -896,7 +921,7 @@ fn visible_source(
     record: &crate::DocRecord,
     scope: &dyn IndexScope,
 ) -> Result<Option<Value>, EsError> {
-    let restrictions = scope.restrictions("indices:data/read/get", &index.name);
+    let restrictions = index.restrictions(scope, "indices:data/read/get");
     if let Some(documents) = &restrictions.query
         && !search::document_visible(index, id, record.seq_no, documents)?
     {

@@ -706,6 +706,18 @@ impl Index {
         results
     }
 
+    /// What `scope` lets a reader of this index see, through its name or any of its aliases.
+    pub fn restrictions(
+        &self,
+        scope: &dyn rampart_action::IndexScope,
+        action: &str,
+    ) -> rampart_action::IndexRestrictions {
+        let aliases: Vec<String> = self.state().meta.aliases.keys().cloned().collect();
+        let mut names: Vec<&str> = vec![self.name.as_str()];
+        names.extend(aliases.iter().map(String::as_str));
+        scope.restrictions(action, &names)
+    }
+
     /// The highest `_seq_no` search sees; -1 before any.
     pub fn searchable_seq_no(&self) -> i64 {
         lock(&self.refresh).searchable

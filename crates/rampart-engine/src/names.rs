@@ -155,7 +155,7 @@ pub(crate) fn resolve(
                     push(&mut out, index.name.clone());
                 }
             }
-            for alias in &aliases {
+            for alias in aliases.iter().filter(|_| !options.ignore_aliases) {
                 if glob_match(expression, alias) && scope.allows(action, alias) {
                     for target in alias_targets(indices, alias) {
                         push(&mut out, target);

@@ -138,13 +138,16 @@ pub(crate) fn build_query(
                 return Err(parsing("[bool] query must be an object"));
             };
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            let mut positive = false;
+            let mut required = false;
+            let mut shoulds = 0usize;
             for (key, value) in o {
                 let occur = match key.as_str() {
                     "must" | "filter" => Occur::Must,
                     "should" => Occur::Should,
                     "must_not" => Occur::MustNot,
-                    "boost" | "minimum_should_match" | "_name" => continue,
+                    "boost" | "minimum_should_match" | "_name" | "adjust_pure_negative" => {
+                        continue;
+                    }
                     other => {
                         return Err(parsing(format!("[bool] query does not support [{other}]")));
                     }
@@ -154,20 +157,63 @@ pub(crate) fn build_query(
                     other => vec![other.clone()],
                 };
                 for item in &items {
-                    positive |= occur != Occur::MustNot;
+                    required |= occur == Occur::Must;
+                    shoulds += usize::from(occur == Occur::Should);
                     clauses.push((occur, build_query(index, item, fields)?));
                 }
             }
-            if !positive {
+            // Elasticsearch: with a must or filter clause the should clauses are optional,
+            // without one at least one must match; minimum_should_match overrides either.
+            let minimum = match o.get("minimum_should_match") {
+                None => usize::from(!required && shoulds > 0),
+                Some(spec) => minimum_should_match(spec, shoulds)?,
+            };
+            if !required && shoulds == 0 {
+                // Only must_not clauses: they exclude from everything.
                 clauses.push((Occur::Must, Box::new(AllQuery)));
             }
-            Ok(Box::new(BooleanQuery::new(clauses)))
+            Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
+                clauses, minimum,
+            )))
         }
         other => Err(parsing(format!(
             "unknown query [{other}]: this version of Rampart answers match_all, match_none, \
              term, terms, ids, match and bool"
         ))),
     }
+}
+
+/// `minimum_should_match` as Elasticsearch reads it: `N`, `-N`, `P%`, `-P%`, clamped to the
+/// number of should clauses. Anything else is refused, never ignored: a role's document query
+/// must not silently match more than it says.
+fn minimum_should_match(spec: &Value, shoulds: usize) -> Result<usize, EsError> {
+    let text = match spec {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        other => {
+            return Err(parsing(format!(
+                "[minimum_should_match] must be a number or a percentage, got [{other}]"
+            )));
+        }
+    };
+    let bad = || {
+        parsing(format!(
+            "[minimum_should_match] [{text}] is not supported: use N, -N, P% or -P%"
+        ))
+    };
+    let total = i64::try_from(shoulds).unwrap_or(i64::MAX);
+    let wanted = match text.strip_suffix('%') {
+        Some(percent) => {
+            let p: i64 = percent.parse().map_err(|_| bad())?;
+            let part = total * p.abs() / 100;
+            if p < 0 { total - part } else { part }
+        }
+        None => {
+            let n: i64 = text.parse().map_err(|_| bad())?;
+            if n < 0 { total + n } else { n }
+        }
+    };
+    Ok(usize::try_from(wanted.clamp(0, total)).unwrap_or(0))
 }
 
 fn single_field(kind: &str, body: &Value) -> Result<(String, Value), EsError> {
@@ -455,7 +501,7 @@ pub(crate) fn search(
     let mut searchers = Vec::new();
     let mut restrictions = Vec::new();
     for (i, index) in indices.iter().enumerate() {
-        let restricted = scope.restrictions("indices:data/read/search", &index.name);
+        let restricted = index.restrictions(scope, "indices:data/read/search");
         let query = restricted_query(index, &request.query, &restricted)?;
         restrictions.push(restricted);
         let searcher = index.searcher();
@@ -476,8 +522,16 @@ pub(crate) fn search(
         let index = &indices[i];
         let id = doc_id(&searchers[i], index, addr)?;
         let mut hit = json!({"_index": index.name, "_id": id, "_score": score});
+        let record = index.get(&id)?;
+        // The hit matched the version search holds; the store may hold a newer one, which a
+        // reader limited by document-level security must be allowed to see too.
+        if let (Some(record), Some(documents)) = (&record, &restrictions[i].query)
+            && !document_visible(index, &id, record.seq_no, documents)?
+        {
+            continue;
+        }
         if request.source_enabled
-            && let Some(record) = index.get(&id)?
+            && let Some(record) = record
         {
             let mut source: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
             if let Some(allowed) = &restrictions[i].fields {
@@ -511,7 +565,7 @@ pub(crate) fn count(
 ) -> Result<Value, EsError> {
     let mut total = 0usize;
     for index in indices {
-        let restricted = scope.restrictions("indices:data/read/search", &index.name);
+        let restricted = index.restrictions(scope, "indices:data/read/search");
         let q = restricted_query(index, query, &restricted)?;
         total += index
             .searcher()

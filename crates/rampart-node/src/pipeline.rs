@@ -519,7 +519,10 @@ impl ActionHandler for Pipeline {
         // realm's passwords are managed by the API.
         let own_password = match (&request, &identity) {
             (ActionRequest::ChangePassword { username, .. }, Identity(Some(a))) => {
-                a.api_key.is_none()
+                // Only a password login: an API key, a bearer token or run_as must not take
+                // over the account for good.
+                a.authentication_type == "realm"
+                    && a.api_key.is_none()
                     && a.authenticating_user.is_none()
                     && matches!(a.authentication_realm.realm_type, "native" | "reserved")
                     && username.as_deref().is_none_or(|u| u == a.user.username)

@@ -152,8 +152,8 @@ impl IndexScope for UserScope {
         self.permissions.allows_index_action(action)
     }
 
-    fn restrictions(&self, action: &str, index: &str) -> IndexRestrictions {
-        let r = self.permissions.restrictions(action, index, &self.user);
+    fn restrictions(&self, action: &str, names: &[&str]) -> IndexRestrictions {
+        let r = self.permissions.restrictions(action, names, &self.user);
         IndexRestrictions {
             query: r.query,
             fields: r.fields.map(|filter| -> FieldPredicate {

@@ -312,6 +312,31 @@ mod tests {
                 .allows_index("indices:data/write/delete", "w")
         );
 
+        // Document- and field-level security survive being stored and read back.
+        store
+            .put_native(
+                "own",
+                &json!({"indices": [{"names": ["d"], "privileges": ["read"],
+                    "query": {"term": {"owner": "{{_user.username}}"}},
+                    "field_security": {"grant": ["owner"]}}]}),
+            )
+            .expect("put");
+        let reopened = RoleStore::open(Some(dir.path()), dir.path()).expect("reopen");
+        let user = crate::roles::UserContext {
+            username: "kim".into(),
+            ..Default::default()
+        };
+        let r = reopened.permissions(&["own".into()]).restrictions(
+            "indices:data/read/search",
+            &["d"],
+            &user,
+        );
+        assert_eq!(
+            r.query.expect("query")["bool"]["should"][0]["term"]["owner"],
+            json!("kim")
+        );
+        assert!(!r.fields.expect("fields").allows("salary"));
+
         std::fs::write(
             dir.path().join(ROLES_FILE),
             "logs_reader:\n  cluster: [monitor]\n",

@@ -417,11 +417,21 @@ impl RoleDescriptor {
     pub fn to_json(&self) -> Value {
         json!({
             "cluster": self.cluster,
-            "indices": self.indices.iter().map(|i| json!({
-                "names": i.names,
-                "privileges": i.privileges,
-                "allow_restricted_indices": i.allow_restricted_indices,
-            })).collect::<Vec<_>>(),
+            "indices": self.indices.iter().map(|i| {
+                let mut entry = json!({
+                    "names": i.names,
+                    "privileges": i.privileges,
+                    "allow_restricted_indices": i.allow_restricted_indices,
+                });
+                // Kept in full: a role saved and read back must restrict as much as before.
+                if let Some(query) = &i.query {
+                    entry["query"] = json!(query.to_string());
+                }
+                if let Some(fs) = &i.field_security {
+                    entry["field_security"] = json!({"grant": fs.grant, "except": fs.except});
+                }
+                entry
+            }).collect::<Vec<_>>(),
             "applications": [],
             "run_as": self.run_as,
             "metadata": self.metadata,
@@ -870,7 +880,10 @@ impl Permissions {
     /// What a read of `index` may see: the documents (a query, `None` for all) and the
     /// fields (`None` for all). Several roles combine as Elasticsearch combines them, the
     /// union of their documents and of their fields; an API key's limit intersects.
-    pub fn restrictions(&self, action: &str, index: &str, user: &UserContext) -> Restrictions {
+    ///
+    /// `names` are the index and its aliases: access may come through an alias, and the
+    /// restrictions of the entries naming it apply then.
+    pub fn restrictions(&self, action: &str, names: &[&str], user: &UserContext) -> Restrictions {
         match self {
             Permissions::Roles(roles) => {
                 // Most roles restrict nothing: then there is nothing to look up per index.
@@ -881,12 +894,12 @@ impl Permissions {
                 let mut all_documents = false;
                 let mut field_sets = Vec::new();
                 let mut all_fields = false;
-                let restricted = is_restricted(index);
                 for entry in roles.iter().flat_map(|r| r.indices.iter()) {
-                    if (restricted && !entry.allow_restricted)
-                        || !entry.actions.is_match(action)
-                        || !entry.names.is_match(index)
-                    {
+                    let reaches = names.iter().any(|name| {
+                        (!is_restricted(name) || entry.allow_restricted)
+                            && entry.names.is_match(name)
+                    });
+                    if !reaches || !entry.actions.is_match(action) {
                         continue;
                     }
                     match &entry.query {
@@ -907,8 +920,8 @@ impl Permissions {
             }
             Permissions::Limited { owner, key } => {
                 let (a, b) = (
-                    owner.restrictions(action, index, user),
-                    key.restrictions(action, index, user),
+                    owner.restrictions(action, names, user),
+                    key.restrictions(action, names, user),
                 );
                 Restrictions {
                     query: match (a.query, b.query) {
@@ -1065,7 +1078,7 @@ mod tests {
             ..UserContext::default()
         };
         let restricted = Permissions::Roles(vec![Arc::new(dls)]);
-        let r = restricted.restrictions("indices:data/read/search", "docs", &user);
+        let r = restricted.restrictions("indices:data/read/search", &["docs"], &user);
         let query = r.query.expect("a query");
         assert_eq!(
             query["bool"]["should"][0]["term"]["owner"],
@@ -1085,7 +1098,7 @@ mod tests {
             )),
             Arc::new(full),
         ]);
-        let r = both.restrictions("indices:data/read/search", "docs", &user);
+        let r = both.restrictions("indices:data/read/search", &["docs"], &user);
         assert!(r.query.is_none() && r.fields.is_none());
         let unknown = UserContext::default().render(&json!({"term": {"a": "{{_user.nope}}"}}));
         assert_eq!(unknown, json!({"match_none": {}}));
