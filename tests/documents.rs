@@ -12,31 +12,7 @@ use common::*;
 fn the_official_client_drives_indices_and_documents() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("documents.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
-}
-
-fn put(node: &Node, userpass: &str, path: &str, body: &str) -> CurlResponse {
-    let ca = node.ca();
-    curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        userpass,
-        "-X",
-        "PUT",
-        "-H",
-        "content-type: application/json",
-        "--data-binary",
-        body,
-        &node.url(path),
-    ])
+    python_script_passes(&node, "documents.py");
 }
 
 #[test]
@@ -52,10 +28,10 @@ fn auto_create_and_destructive_settings_are_honoured() {
     );
     let elastic = format!("elastic:{}", node.printed_password());
     assert_eq!(
-        put(&node, &elastic, "/logs-1/_doc/1", r#"{"a":1}"#).status,
+        request("PUT", &node, &elastic, "/logs-1/_doc/1", r#"{"a":1}"#).status,
         201
     );
-    let refused = put(&node, &elastic, "/metrics/_doc/1", r#"{"a":1}"#);
+    let refused = request("PUT", &node, &elastic, "/metrics/_doc/1", r#"{"a":1}"#);
     assert_eq!(refused.status, 404, "{}", refused.body);
     assert!(
         refused.body.contains("[action.auto_create_index]"),
@@ -63,7 +39,10 @@ fn auto_create_and_destructive_settings_are_honoured() {
         refused.body
     );
     // Explicit creation is always allowed.
-    assert_eq!(put(&node, &elastic, "/metrics", "{}").status, 200);
+    assert_eq!(
+        request("PUT", &node, &elastic, "/metrics", "{}").status,
+        200
+    );
     let ca = node.ca();
     let deleted = curl(&[
         "--cacert",
@@ -76,14 +55,21 @@ fn auto_create_and_destructive_settings_are_honoured() {
     ]);
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert_eq!(curl_as(&ca, &elastic, &node.url("/metrics")).status, 404);
-    let limits = put(
+    let limits = request(
+        "PUT",
         &node,
         &elastic,
         "/tiny",
         r#"{"settings":{"index.mapping.total_fields.limit":2}}"#,
     );
     assert_eq!(limits.status, 200, "{}", limits.body);
-    let over = put(&node, &elastic, "/tiny/_doc/1", r#"{"a":1,"b":2,"c":3}"#);
+    let over = request(
+        "PUT",
+        &node,
+        &elastic,
+        "/tiny/_doc/1",
+        r#"{"a":1,"b":2,"c":3}"#,
+    );
     assert_eq!(over.status, 400, "{}", over.body);
     assert!(
         over.body.contains("Limit of total fields [2]"),

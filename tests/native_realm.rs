@@ -3,39 +3,13 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
 fn the_official_client_manages_native_users() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("native_users.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
-}
-
-fn request(method: &str, node: &Node, userpass: &str, path: &str, body: &str) -> CurlResponse {
-    let ca = node.ca();
-    curl(&[
-        "--cacert",
-        ca.to_str().expect("utf8"),
-        "-u",
-        userpass,
-        "-X",
-        method,
-        "-H",
-        "content-type: application/json",
-        "--data-binary",
-        body,
-        &node.url(path),
-    ])
+    python_script_passes(&node, "native_users.py");
 }
 
 #[test]
@@ -140,14 +114,7 @@ fn an_acknowledged_user_survives_sigkill_and_bad_requests_are_named() {
 fn api_keys_through_the_official_client() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("api_keys.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
+    python_script_passes(&node, "api_keys.py");
     let store =
         std::fs::read_to_string(dir.path().join("data/_security/api-keys.json")).expect("store");
     assert!(store.contains("\"optimize\""), "stored durably");
@@ -178,14 +145,7 @@ fn api_keys_through_the_official_client() {
 fn the_official_client_gets_refreshes_and_invalidates_tokens() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("tokens.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
+    python_script_passes(&node, "tokens.py");
 }
 
 #[test]
@@ -491,26 +451,12 @@ fn reset_password_changes_passwords_through_the_running_node() {
 fn roles_grant_exactly_their_privileges_through_the_official_client() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("authorization.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
+    python_script_passes(&node, "authorization.py");
 }
 
 #[test]
 fn document_and_field_level_security_hide_what_roles_do_not_grant() {
     let dir = tempfile::tempdir().expect("tmp");
     let node = Node::start(dir.path(), &[], &[]);
-    let out = run_ok(
-        Command::new(python())
-            .arg(python_script("dls_fls.py"))
-            .arg(node.url(""))
-            .arg(node.ca())
-            .arg(node.printed_password()),
-    );
-    assert_eq!(out.trim(), "ok");
+    python_script_passes(&node, "dls_fls.py");
 }

@@ -369,3 +369,36 @@ pub fn rampart_with_input(home: &Path, args: &[&str], input: &str, env: &[(&str,
         .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
+
+/// A request with a JSON body as `userpass`, trusting the node's CA.
+#[allow(dead_code)]
+pub fn request(method: &str, node: &Node, userpass: &str, path: &str, body: &str) -> CurlResponse {
+    let ca = node.ca();
+    curl(&[
+        "--cacert",
+        ca.to_str().expect("utf8"),
+        "-u",
+        userpass,
+        "-X",
+        method,
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        body,
+        &node.url(path),
+    ])
+}
+
+/// Runs `tests/python/SCRIPT URL CA ELASTIC_PASSWORD` against a first-started node and checks
+/// that it printed "ok".
+#[allow(dead_code)]
+pub fn python_script_passes(node: &Node, script: &str) {
+    let out = run_ok(
+        std::process::Command::new(python())
+            .arg(python_script(script))
+            .arg(node.url(""))
+            .arg(node.ca())
+            .arg(node.printed_password()),
+    );
+    assert_eq!(out.trim(), "ok", "{script}");
+}
