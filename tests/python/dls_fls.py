@@ -41,6 +41,15 @@ for h in hits["hits"]:
     assert set(h["_source"]) == {"owner", "title", "public"}, h["_source"]
     assert set(h["_source"]["public"]) == {"name"}, h["_source"]
 assert alice.count(index="hr")["count"] == 2
+# Aggregations see only her documents, and hidden fields aggregate as if absent.
+aggs = alice.search(index="hr", size=0, aggs={
+    "owners": {"terms": {"field": "owner"}},
+    "pay": {"sum": {"field": "salary"}},
+    "secrets": {"terms": {"field": "public.secret"}},
+})["aggregations"]
+assert aggs["owners"]["buckets"] == [{"key": "alice", "doc_count": 2}], aggs
+assert aggs["pay"]["value"] in (None, 0, 0.0), aggs
+assert aggs["secrets"]["buckets"] == [], aggs
 # Hidden fields cannot be searched: the salary of her own record stays hidden too.
 assert alice.count(index="hr", query={"term": {"salary": 100}})["count"] == 0
 assert alice.count(index="hr", query={"term": {"public.secret": "s1"}})["count"] == 0

@@ -178,6 +178,16 @@ assert es.count(index="orders", query={"match": {"customer": "forced"}})["count"
 fails(400, "parsing_exception", es.search, index="orders", query={"frobnicate": {}})
 es.indices.refresh(index="helpers")
 assert es.count(index="helpers")["count"] == 500
+aggs = es.search(index="helpers", size=0, aggs={
+    "n_stats": {"stats": {"field": "n"}},
+    "by_hundred": {"histogram": {"field": "n", "interval": 100}},
+})["aggregations"]
+expected = list(range(500))
+assert aggs["n_stats"]["count"] == 500 and aggs["n_stats"]["sum"] == sum(expected), aggs
+assert aggs["n_stats"]["min"] == 0 and aggs["n_stats"]["max"] == 499, aggs
+assert [b["doc_count"] for b in aggs["by_hundred"]["buckets"]] == [100] * 5, aggs
+fails(400, "illegal_argument_exception", es.search, index="orders", size=0,
+      aggs={"t": {"terms": {"field": "note"}}})  # a text field
 page = es.search(index="helpers", from_=490, size=20)["hits"]["hits"]
 assert len(page) == 10, len(page)
 fails(400, "illegal_argument_exception", es.search, index="helpers", from_=9995, size=10)

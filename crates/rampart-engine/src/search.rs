@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use rampart_action::{EsError, FieldPredicate, IndexRestrictions, IndexScope};
 use serde_json::{Map, Value, json};
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::{
+    AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
+};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
@@ -368,6 +372,8 @@ pub(crate) struct SearchRequest {
     pub source_excludes: Vec<String>,
     pub source_enabled: bool,
     pub track_total_hits: bool,
+    /// `aggs` / `aggregations`, as given.
+    pub aggregations: Option<Value>,
 }
 
 fn string_list(value: &Value) -> Vec<String> {
@@ -396,6 +402,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
         source_excludes: Vec::new(),
         source_enabled: true,
         track_total_hits: true,
+        aggregations: None,
     };
     for (key, value) in map {
         match key.as_str() {
@@ -423,6 +430,12 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
                 other => request.source_includes = string_list(other),
             },
             "track_total_hits" => request.track_total_hits = value != &json!(false),
+            "aggs" | "aggregations" => {
+                if !value.is_object() {
+                    return Err(parsing("[aggs] must be an object"));
+                }
+                request.aggregations = Some(value.clone());
+            }
             "timeout" | "version" | "seq_no_primary_term" => {}
             other => {
                 return Err(parsing(format!(
@@ -500,11 +513,31 @@ pub(crate) fn search(
     let mut hits: Vec<(f32, usize, tantivy::DocAddress)> = Vec::new();
     let mut searchers = Vec::new();
     let mut restrictions = Vec::new();
+    let mut aggregated: Option<IntermediateAggregationResults> = None;
     for (i, index) in indices.iter().enumerate() {
         let restricted = index.restrictions(scope, "indices:data/read/search");
         let query = restricted_query(index, &request.query, &restricted)?;
-        restrictions.push(restricted);
         let searcher = index.searcher();
+        if let Some(aggs) = &request.aggregations {
+            // Over the same restricted query: document-level security bounds the buckets, and
+            // hidden fields aggregate as if unmapped.
+            let aggs = tantivy_aggregations(index, aggs, restricted.fields.as_ref())?;
+            let collector = DistributedAggregationCollector::from_aggs(
+                aggs,
+                AggContextParams::new(
+                    AggregationLimitsGuard::default(),
+                    index.search_index().tokenizers().clone(),
+                ),
+            );
+            let part = searcher
+                .search(&query, &collector)
+                .map_err(|e| aggregation_error(&e))?;
+            match &mut aggregated {
+                None => aggregated = Some(part),
+                Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
+            }
+        }
+        restrictions.push(restricted);
         let (count, top) = searcher
             .search(
                 &query,
@@ -550,12 +583,141 @@ pub(crate) fn search(
     if !request.track_total_hits {
         hits_json.as_object_mut().map(|o| o.remove("total"));
     }
-    Ok(json!({
+    let mut response = json!({
         "took": 0,
         "timed_out": false,
         "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0},
         "hits": hits_json,
-    }))
+    });
+    if let (Some(aggs), Some(first)) = (&request.aggregations, indices.first()) {
+        // The request in tantivy's terms, for naming the final buckets.
+        let request_aggs = tantivy_aggregations(first, aggs, None)?;
+        let result = match aggregated {
+            Some(all) => all
+                .into_final_result(request_aggs, AggregationLimitsGuard::default())
+                .map_err(|e| aggregation_error(&e))?,
+            None => tantivy::aggregation::agg_result::AggregationResults::default(),
+        };
+        response["aggregations"] = serde_json::to_value(&result)
+            .map_err(|e| EsError::new(500, "exception", format!("aggregation result: {e}")))?;
+    }
+    Ok(response)
+}
+
+/// `calendar_interval` units of constant length in UTC become the `fixed_interval` tantivy
+/// computes (weeks start on Monday, as Elasticsearch's do: the epoch was a Thursday). Months,
+/// quarters and years vary in length and are refused until calendar bucketing lands.
+fn calendar_to_fixed(histogram: &mut Map<String, Value>) -> Result<(), EsError> {
+    let Some(interval) = histogram
+        .remove("calendar_interval")
+        .or_else(|| histogram.remove("interval"))
+    else {
+        return Ok(());
+    };
+    let unit = interval.as_str().unwrap_or_default().trim().to_string();
+    let (fixed, offset) = match unit.as_str() {
+        "1s" | "second" => ("1s", None),
+        "1m" | "minute" => ("1m", None),
+        "1h" | "hour" => ("1h", None),
+        "1d" | "day" => ("1d", None),
+        "1w" | "week" => ("7d", Some("4d")),
+        other => {
+            return Err(EsError::bad_request(format!(
+                "[calendar_interval: {other}] is not supported yet: use minute, hour, day or                  week, or a fixed_interval"
+            )));
+        }
+    };
+    if histogram.contains_key("time_zone") {
+        return Err(EsError::bad_request(
+            "[time_zone] on a date_histogram is not supported yet: buckets are in UTC",
+        ));
+    }
+    histogram.insert("fixed_interval".into(), json!(fixed));
+    if let Some(offset) = offset
+        && !histogram.contains_key("offset")
+    {
+        histogram.insert("offset".into(), json!(offset));
+    }
+    Ok(())
+}
+
+fn aggregation_error(e: &tantivy::TantivyError) -> EsError {
+    EsError::bad_request(format!("aggregation failed: {e}"))
+}
+
+/// An Elasticsearch aggregation request with field names rewritten to the index's columns:
+/// keyword, numeric, date, boolean and IP values live in the `kw` JSON column at their path.
+/// Text fields are refused as Elasticsearch refuses them; unknown fields and fields hidden by
+/// field-level security aggregate as unmapped (no values).
+fn tantivy_aggregations(
+    index: &Index,
+    aggs: &Value,
+    fields: Option<&FieldPredicate>,
+) -> Result<tantivy::aggregation::agg_req::Aggregations, EsError> {
+    fn rewrite(
+        value: &mut Value,
+        mappings: &Mappings,
+        fields: Option<&FieldPredicate>,
+    ) -> Result<(), EsError> {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Object(histogram)) = map.get_mut("date_histogram") {
+                    calendar_to_fixed(histogram)?;
+                }
+                for (key, child) in map.iter_mut() {
+                    if key == "field"
+                        && let Value::String(path) = child
+                    {
+                        let hidden = fields.is_some_and(|allowed| !allowed(path));
+                        *path = match mappings.field(path).map(|f| f.kind) {
+                            _ if hidden => "kw.__rampart_unmapped".to_string(),
+                            None => "kw.__rampart_unmapped".to_string(),
+                            Some(FieldKind::Text) => {
+                                return Err(EsError::bad_request(format!(
+                                    "Text fields are not optimised for operations that require \
+                                     per-document field data like aggregations and sorting, so \
+                                     these operations are disabled by default. Please use a \
+                                     keyword field instead. Alternatively, set fielddata=true on \
+                                     [{path}] in order to load field data by uninverting the \
+                                     inverted index."
+                                )));
+                            }
+                            Some(FieldKind::Object) => {
+                                return Err(EsError::bad_request(format!(
+                                    "[{path}] is an object: aggregate on one of its fields"
+                                )));
+                            }
+                            Some(_) => format!("kw.{path}"),
+                        };
+                    } else {
+                        rewrite(child, mappings, fields)?;
+                    }
+                }
+                Ok(())
+            }
+            Value::Array(items) => {
+                for item in items {
+                    rewrite(item, mappings, fields)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    let mut aggs = aggs.clone();
+    let mappings = index.state().mappings.clone();
+    rewrite(&mut aggs, &mappings, fields)?;
+    serde_json::from_value(aggs).map_err(|e| {
+        EsError::new(
+            400,
+            "parsing_exception",
+            format!(
+                "cannot parse the aggregations: {e} (this version answers terms, histogram, \
+                 date_histogram, range, avg, min, max, sum, stats, value_count, cardinality, \
+                 percentiles and nested sub-aggregations)"
+            ),
+        )
+    })
 }
 
 pub(crate) fn count(
