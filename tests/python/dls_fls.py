@@ -50,6 +50,11 @@ aggs = alice.search(index="hr", size=0, aggs={
 assert aggs["owners"]["buckets"] == [{"key": "alice", "doc_count": 2}], aggs
 assert aggs["pay"]["value"] in (None, 0, 0.0), aggs
 assert aggs["secrets"]["buckets"] == [], aggs
+try:
+    alice.search(index="hr", size=0, aggs={"peek": {"top_hits": {"docvalue_fields": ["kw.salary"]}}})
+    raise SystemExit("top_hits could name a hidden column")
+except BadRequestError:
+    pass
 # Hidden fields cannot be searched: the salary of her own record stays hidden too.
 assert alice.count(index="hr", query={"term": {"salary": 100}})["count"] == 0
 assert alice.count(index="hr", query={"term": {"public.secret": "s1"}})["count"] == 0

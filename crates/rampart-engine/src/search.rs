@@ -549,7 +549,8 @@ pub(crate) fn search(
         searchers.push(searcher);
     }
     hits.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let max_score = hits.first().map(|h| h.0);
+    // Elasticsearch reports no max_score when no hits are returned (size 0).
+    let max_score = hits.first().map(|h| h.0).filter(|_| request.size > 0);
     let mut out = Vec::new();
     for (score, i, addr) in hits.into_iter().skip(request.from).take(request.size) {
         let index = &indices[i];
@@ -641,6 +642,56 @@ fn calendar_to_fixed(histogram: &mut Map<String, Value>) -> Result<(), EsError> 
     Ok(())
 }
 
+/// Aggregation types whose every field reference is a `field` key, which the rewrite maps
+/// (and field-level security hides). Others, such as `top_hits` with its `docvalue_fields`,
+/// could name a column directly, so they are refused until they are mapped the same way.
+const AGGREGATION_TYPES: &[&str] = &[
+    "terms",
+    "histogram",
+    "date_histogram",
+    "range",
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "stats",
+    "value_count",
+    "cardinality",
+    "percentiles",
+];
+
+fn check_aggregation_types(aggs: &Value) -> Result<(), EsError> {
+    let Value::Object(named) = aggs else {
+        return Err(parsing("[aggs] must be an object"));
+    };
+    for (name, definition) in named {
+        let Value::Object(definition) = definition else {
+            return Err(parsing(format!("aggregation [{name}] must be an object")));
+        };
+        for (key, body) in definition {
+            match key.as_str() {
+                "aggs" | "aggregations" => check_aggregation_types(body)?,
+                "meta" => {}
+                kind if AGGREGATION_TYPES.contains(&kind) => {
+                    if body.get("script").is_some() {
+                        return Err(parsing(format!(
+                            "aggregation [{name}]: scripts are not supported"
+                        )));
+                    }
+                }
+                other => {
+                    return Err(parsing(format!(
+                        "aggregation [{name}]: [{other}] is not supported yet; this version \
+                         answers {}",
+                        AGGREGATION_TYPES.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn aggregation_error(e: &tantivy::TantivyError) -> EsError {
     EsError::bad_request(format!("aggregation failed: {e}"))
 }
@@ -706,6 +757,7 @@ fn tantivy_aggregations(
     }
     let mut aggs = aggs.clone();
     let mappings = index.state().mappings.clone();
+    check_aggregation_types(&aggs)?;
     rewrite(&mut aggs, &mappings, fields)?;
     serde_json::from_value(aggs).map_err(|e| {
         EsError::new(
