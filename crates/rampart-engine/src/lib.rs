@@ -2,8 +2,9 @@
 //! derived search index, aliases and index templates, and the execution of index and document
 //! actions.
 //!
-//! It owns everything under `data/`. It must never know about users: the pipeline has already
-//! authenticated and authorized every request that reaches it.
+//! It owns `data/indices/` and `data/_state/index_templates.json`. It must never know about
+//! users: it applies the `IndexScope` the pipeline hands it with each request (which names it
+//! may touch, what a reader may see) and never decides who may do what.
 #![forbid(unsafe_code)]
 
 mod api;
