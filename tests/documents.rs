@@ -137,3 +137,10 @@ fn acknowledged_bulk_writes_survive_sigkill() {
     assert!(out.starts_with("ok "), "{out}");
     eprintln!("{out}");
 }
+
+#[test]
+fn queries_answer_what_a_python_computation_expects() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    python_script_passes(&node, "search_queries.py");
+}

@@ -57,6 +57,9 @@ except BadRequestError:
     pass
 # Hidden fields cannot be searched: the salary of her own record stays hidden too.
 assert alice.count(index="hr", query={"term": {"salary": 100}})["count"] == 0
+assert alice.count(index="hr", query={"range": {"salary": {"gte": 0}}})["count"] == 0
+assert alice.count(index="hr", query={"exists": {"field": "salary"}})["count"] == 0
+assert alice.count(index="hr", query={"multi_match": {"query": "s1", "fields": ["public.*", "public.secret"]}})["count"] == 0
 assert alice.count(index="hr", query={"term": {"public.secret": "s1"}})["count"] == 0
 assert alice.count(index="hr", query={"term": {"owner": "bob"}})["count"] == 0
 assert alice.count(index="hr", query={"match": {"title": "gamma"}})["count"] == 0

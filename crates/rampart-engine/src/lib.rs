@@ -9,6 +9,7 @@
 
 mod api;
 pub mod date;
+mod date_math;
 mod index;
 pub mod mapping;
 mod names;

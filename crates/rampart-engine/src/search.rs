@@ -17,6 +17,8 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
 use crate::Index;
+use crate::date::DateFormat;
+use crate::date_math;
 use crate::mapping::{FieldKind, Mappings};
 
 fn parsing(reason: impl Into<String>) -> EsError {
@@ -137,6 +139,101 @@ pub(crate) fn build_query(
                 _ => term_query(index, &mappings, &field, &text, fields),
             }
         }
+        "range" => {
+            let (field, spec) = single_field(kind, body)?;
+            range_query(index, &mappings, &field, &spec, fields)
+        }
+        "exists" => {
+            let field = body
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| parsing("[exists] query requires a [field]"))?;
+            if fields.is_some_and(|allowed| !allowed(field)) {
+                return Ok(Box::new(EmptyQuery));
+            }
+            let column = match mappings.field(field) {
+                None => return Ok(Box::new(EmptyQuery)),
+                // Text has no column: its keyword sub-field has one when dynamic mapping made it.
+                Some(f) if f.kind == FieldKind::Text => match f.fields.get("keyword") {
+                    Some(_) => format!("kw.{field}.keyword"),
+                    None => {
+                        return Err(EsError::bad_request(format!(
+                            "[exists] on the text field [{field}] needs a keyword sub-field"
+                        )));
+                    }
+                },
+                Some(f) if f.kind == FieldKind::Object => format!("kw.{field}"),
+                Some(_) => format!("kw.{field}"),
+            };
+            Ok(Box::new(tantivy::query::ExistsQuery::new(column, true)))
+        }
+        "match_phrase" => {
+            let (field, value) = single_field(kind, body)?;
+            let text = match &value {
+                Value::Object(o) => o
+                    .get("query")
+                    .cloned()
+                    .ok_or_else(|| parsing("[match_phrase] query requires [query]"))?,
+                v => v.clone(),
+            };
+            if fields.is_some_and(|allowed| !allowed(&field)) {
+                return Ok(Box::new(EmptyQuery));
+            }
+            match mappings.field(&field).map(|f| f.kind) {
+                Some(FieldKind::Text) => {
+                    let terms = analyze(index, &field, &text)?;
+                    Ok(match terms.len() {
+                        0 => Box::new(EmptyQuery),
+                        1 => Box::new(TermQuery::new(
+                            terms.into_iter().next().unwrap_or_else(|| unreachable!()),
+                            IndexRecordOption::WithFreqs,
+                        )),
+                        _ => Box::new(tantivy::query::PhraseQuery::new(terms)),
+                    })
+                }
+                _ => term_query(index, &mappings, &field, &text, fields),
+            }
+        }
+        "multi_match" => {
+            let query = body
+                .get("query")
+                .cloned()
+                .ok_or_else(|| parsing("[multi_match] query requires [query]"))?;
+            let names: Vec<String> = match body.get("fields") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|f| f.split('^').next().unwrap_or(f).to_string())
+                    .collect(),
+                _ => return Err(parsing("[multi_match] query requires [fields]")),
+            };
+            let kind_of = body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("best_fields");
+            let per_field = match kind_of {
+                "best_fields" | "most_fields" => "match",
+                "phrase" => "match_phrase",
+                other => {
+                    return Err(parsing(format!(
+                        "[multi_match] type [{other}] is not supported yet: use best_fields,                          most_fields or phrase"
+                    )));
+                }
+            };
+            let mut parts: Vec<Box<dyn Query>> = Vec::new();
+            for name in names {
+                let mut inner = serde_json::Map::new();
+                inner.insert(name, query.clone());
+                parts.push(build_query(index, &json!({ per_field: inner }), fields)?);
+            }
+            Ok(if kind_of == "most_fields" {
+                Box::new(BooleanQuery::new(
+                    parts.into_iter().map(|q| (Occur::Should, q)).collect(),
+                ))
+            } else {
+                Box::new(tantivy::query::DisjunctionMaxQuery::new(parts))
+            })
+        }
         "bool" => {
             let Value::Object(o) = body else {
                 return Err(parsing("[bool] query must be an object"));
@@ -182,7 +279,7 @@ pub(crate) fn build_query(
         }
         other => Err(parsing(format!(
             "unknown query [{other}]: this version of Rampart answers match_all, match_none, \
-             term, terms, ids, match and bool"
+             term, terms, ids, match, match_phrase, multi_match, range, exists and bool"
         ))),
     }
 }
@@ -218,6 +315,155 @@ fn minimum_should_match(spec: &Value, shoulds: usize) -> Result<usize, EsError> 
         }
     };
     Ok(usize::try_from(wanted.clamp(0, total)).unwrap_or(0))
+}
+
+/// The terms the default analyzer makes of a text, at a text field's path.
+fn analyze(index: &Index, field: &str, text: &Value) -> Result<Vec<Term>, EsError> {
+    let text = match text {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut tokenizer = index
+        .search_index()
+        .tokenizers()
+        .get("default")
+        .ok_or_else(|| EsError::new(500, "exception", "no default tokenizer"))?;
+    let mut stream = tokenizer.token_stream(&text);
+    let mut terms = Vec::new();
+    while stream.advance() {
+        let mut term = Term::from_field_json_path(index.text_field(), field, true);
+        term.append_type_and_str(&stream.token().text);
+        terms.push(term);
+    }
+    Ok(terms)
+}
+
+/// `range` on a numeric, date or keyword field (`gte`, `gt`, `lte`, `lt`, and the older
+/// `from`/`to`/`include_lower`/`include_upper`); dates take date math and the field's format
+/// or the query's `format`.
+fn range_query(
+    index: &Index,
+    mappings: &Mappings,
+    field: &str,
+    spec: &Value,
+    fields: Option<&FieldPredicate>,
+) -> Result<Box<dyn Query>, EsError> {
+    use std::ops::Bound;
+    let Value::Object(spec) = spec else {
+        return Err(parsing(format!(
+            "[range] query on [{field}] must be an object"
+        )));
+    };
+    if fields.is_some_and(|allowed| !allowed(field)) {
+        return Ok(Box::new(EmptyQuery));
+    }
+    let Some(mapping) = mappings.field(field) else {
+        return Ok(Box::new(EmptyQuery));
+    };
+    let format = match spec.get("format").and_then(Value::as_str) {
+        Some(f) => DateFormat::parse(f)
+            .map_err(|e| parsing(format!("[range] format [{f}] on [{field}]: {e}")))?,
+        None => mapping
+            .date_format
+            .clone()
+            .unwrap_or_else(DateFormat::default_format),
+    };
+    if spec.contains_key("time_zone") {
+        return Err(EsError::bad_request(
+            "[time_zone] in a range query is not supported yet: dates are in UTC",
+        ));
+    }
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+    )
+    .unwrap_or(i64::MAX);
+    let bad = |value: &Value| {
+        EsError::new(
+            400,
+            "query_shard_exception",
+            format!(
+                "failed to create query: [{value}] is not a valid bound for field [{field}] of                  type [{}]",
+                mapping.kind.name()
+            ),
+        )
+    };
+    let term_of = |value: &Value, rounding: date_math::Rounding| -> Result<Term, EsError> {
+        let mut term = Term::from_field_json_path(index.keyword_field(), field, true);
+        match mapping.kind {
+            FieldKind::Long | FieldKind::Integer | FieldKind::Short | FieldKind::Byte => {
+                let n = value
+                    .as_i64()
+                    .or_else(|| value.as_f64().map(|f| f as i64))
+                    .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| bad(value))?;
+                term.append_type_and_fast_value(n);
+            }
+            FieldKind::Double | FieldKind::Float | FieldKind::HalfFloat => {
+                let f = value
+                    .as_f64()
+                    .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| bad(value))?;
+                term.append_type_and_fast_value(f);
+            }
+            FieldKind::Date => {
+                let ms = match value {
+                    Value::String(s) => date_math::parse(s, &format, now_ms, rounding),
+                    Value::Number(n) => n.as_f64().and_then(|f| format.parse_number(f)),
+                    _ => None,
+                }
+                .ok_or_else(|| bad(value))?;
+                term.append_type_and_fast_value(DateTime::from_timestamp_millis(ms));
+            }
+            FieldKind::Keyword => {
+                let s = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                term.append_type_and_str(&s);
+            }
+            other => {
+                return Err(EsError::bad_request(format!(
+                    "[range] on [{field}] of type [{}] is not supported yet",
+                    other.name()
+                )));
+            }
+        }
+        Ok(term)
+    };
+    use date_math::Rounding::{Down, Up};
+    let mut lower = Bound::Unbounded;
+    let mut upper = Bound::Unbounded;
+    let include_lower = spec
+        .get("include_lower")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let include_upper = spec
+        .get("include_upper")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    for (key, value) in spec {
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "gte" => lower = Bound::Included(term_of(value, Down)?),
+            "gt" => lower = Bound::Excluded(term_of(value, Up)?),
+            "lte" => upper = Bound::Included(term_of(value, Up)?),
+            "lt" => upper = Bound::Excluded(term_of(value, Down)?),
+            "from" if include_lower => lower = Bound::Included(term_of(value, Down)?),
+            "from" => lower = Bound::Excluded(term_of(value, Up)?),
+            "to" if include_upper => upper = Bound::Included(term_of(value, Up)?),
+            "to" => upper = Bound::Excluded(term_of(value, Down)?),
+            "format" | "boost" | "include_lower" | "include_upper" | "relation" | "_name" => {}
+            other => {
+                return Err(parsing(format!("[range] query does not support [{other}]")));
+            }
+        }
+    }
+    Ok(Box::new(tantivy::query::RangeQuery::new(lower, upper)))
 }
 
 fn single_field(kind: &str, body: &Value) -> Result<(String, Value), EsError> {
