@@ -51,6 +51,14 @@ assert aggs["owners"]["buckets"] == [{"key": "alice", "doc_count": 2}], aggs
 assert aggs["pay"]["value"] in (None, 0, 0.0), aggs
 assert aggs["secrets"]["buckets"] == [], aggs
 try:
+    alice.search(index="hr", sort=[{"salary": "desc"}])
+    raise SystemExit("alice sorted by a hidden field")
+except BadRequestError:
+    pass
+ordered = alice.search(index="hr", sort=[{"owner": "asc"}])["hits"]["hits"]
+assert sorted(h["_id"] for h in ordered) == ["1", "2"], ordered
+assert all(h["sort"] == ["alice"] for h in ordered), ordered
+try:
     alice.search(index="hr", size=0, aggs={"peek": {"top_hits": {"docvalue_fields": ["kw.salary"]}}})
     raise SystemExit("top_hits could name a hidden column")
 except BadRequestError:

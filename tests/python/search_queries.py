@@ -67,6 +67,36 @@ assert ids({"bool": {"filter": [{"term": {"status": 404}}, {"range": {"@timestam
                      "minimum_should_match": 1}}) == \
     expected(lambda d: d["status"] == 404 and ts(d) >= now - timedelta(days=3)
              and d["host"] in ("host-1", "host-2"))
+# Sorting: multiple keys, directions, missing values, paging, and the sort values returned.
+def order(sort, size=1000, from_=0, query=None):
+    hits = es.search(index="logs", query=query or {"match_all": {}}, sort=sort, size=size,
+                     from_=from_)["hits"]["hits"]
+    return hits
+
+
+by_status_bytes = order([{"status": "desc"}, {"bytes": "asc"}])
+want = sorted(docs, key=lambda d: (-d["status"], d["bytes"]))
+assert [int(h["_id"]) for h in by_status_bytes] == [int(d["_id"]) for d in want]
+assert by_status_bytes[0]["sort"] == [want[0]["status"], want[0]["bytes"]], by_status_bytes[0]
+assert by_status_bytes[0]["_score"] is None
+page = order([{"@timestamp": {"order": "asc"}}], size=5, from_=10)
+by_time = sorted(docs, key=lambda d: d["@timestamp"])
+assert [int(h["_id"]) for h in page] == [int(d["_id"]) for d in by_time[10:15]]
+hosts = order(["host", {"status": "asc"}], query={"range": {"status": {"lt": 300}}})
+want = sorted((d for d in docs if d["status"] < 300), key=lambda d: (d["host"], d["status"]))
+assert [h["sort"] for h in hosts] == [[d["host"], d["status"]] for d in want]
+tagged_first = order([{"tag": {"order": "asc", "missing": "_first"}}, {"bytes": "asc"}])
+assert [h["sort"][0] for h in tagged_first[:196]] == [None] * 196, tagged_first[:3]
+assert [h["sort"][0] for h in tagged_first[196:]] == ["rare"] * 4
+tagged_last = order([{"tag": "desc"}])
+assert tagged_last[0]["sort"] == ["rare"] and tagged_last[-1]["sort"] == [None]
+for bad in [[{"message": "asc"}], [{"nope": "asc"}], [{"status": "sideways"}]]:
+    try:
+        es.search(index="logs", sort=bad)
+        raise SystemExit(f"sort {bad} was accepted")
+    except BadRequestError:
+        pass
+
 try:
     es.search(index="logs", query={"range": {"@timestamp": {"gte": "yesterday"}}})
     raise SystemExit("a bad date bound was accepted")

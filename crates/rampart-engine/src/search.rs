@@ -620,7 +620,158 @@ pub(crate) struct SearchRequest {
     pub track_total_hits: bool,
     /// `aggs` / `aggregations`, as given.
     pub aggregations: Option<Value>,
+    /// `sort`, parsed; empty means by score.
+    pub sort: Vec<SortSpec>,
 }
+
+/// One sort key of a search.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SortSpec {
+    /// A field path, `_score` or `_doc`.
+    pub field: String,
+    pub descending: bool,
+    pub missing_first: bool,
+}
+
+/// `sort` as Elasticsearch reads it: `"field"`, `{"field": "desc"}`,
+/// `{"field": {"order": "desc", "missing": "_first"}}`, or a list of these.
+fn parse_sort(value: &Value) -> Result<Vec<SortSpec>, EsError> {
+    let items = match value {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let (field, options) = match item {
+            Value::String(field) => (field, Value::Null),
+            Value::Object(map) if map.len() == 1 => {
+                let (field, options) = map.into_iter().next().unwrap_or_else(|| unreachable!());
+                (field, options)
+            }
+            other => return Err(parsing(format!("[sort] cannot read [{other}]"))),
+        };
+        let default_descending = field == "_score";
+        let (order, missing) = match &options {
+            Value::Null => (None, None),
+            Value::String(order) => (Some(order.clone()), None),
+            Value::Object(o) => {
+                for key in o.keys() {
+                    if !matches!(
+                        key.as_str(),
+                        "order" | "missing" | "unmapped_type" | "mode" | "format"
+                    ) {
+                        return Err(parsing(format!(
+                            "[sort] option [{key}] is not supported yet"
+                        )));
+                    }
+                }
+                (
+                    o.get("order").and_then(Value::as_str).map(str::to_string),
+                    o.get("missing").and_then(Value::as_str).map(str::to_string),
+                )
+            }
+            other => return Err(parsing(format!("[sort] cannot read [{other}]"))),
+        };
+        let descending = match order.as_deref() {
+            None => default_descending,
+            Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(parsing(format!(
+                    "[sort] order must be asc or desc, got [{other}]"
+                )));
+            }
+        };
+        let missing_first = match missing.as_deref() {
+            None | Some("_last") => false,
+            Some("_first") => true,
+            Some(other) => {
+                return Err(parsing(format!(
+                    "[sort] missing [{other}] is not supported: use _first or _last"
+                )));
+            }
+        };
+        out.push(SortSpec {
+            field,
+            descending,
+            missing_first,
+        });
+    }
+    Ok(out)
+}
+
+/// A document's value for one sort key.
+#[derive(Debug, Clone, PartialEq)]
+enum SortValue {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+impl SortValue {
+    fn to_json(&self) -> Value {
+        match self {
+            SortValue::Missing => Value::Null,
+            SortValue::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => json!(*n as i64),
+            SortValue::Number(n) => json!(n),
+            SortValue::Text(t) => json!(t),
+        }
+    }
+}
+
+/// Reads a document's first value of a field from the `kw` columns.
+fn column_value(
+    segment: &tantivy::SegmentReader,
+    kind: FieldKind,
+    field: &str,
+    doc: tantivy::DocId,
+) -> Result<SortValue, EsError> {
+    let column = format!("kw.{field}");
+    let fast = segment.fast_fields();
+    let fail = |e: tantivy::TantivyError| EsError::new(500, "exception", format!("sort: {e}"));
+    if kind == FieldKind::Keyword || kind == FieldKind::Ip {
+        let Some(strings) = fast.str(&column).map_err(fail)? else {
+            return Ok(SortValue::Missing);
+        };
+        let Some(ord) = strings.term_ords(doc).next() else {
+            return Ok(SortValue::Missing);
+        };
+        let mut text = String::new();
+        strings
+            .ord_to_str(ord, &mut text)
+            .map_err(|e| EsError::new(500, "exception", format!("sort: {e}")))?;
+        return Ok(SortValue::Text(text));
+    }
+    if let Some(c) = fast.column_opt::<i64>(&column).map_err(fail)?
+        && let Some(v) = c.first(doc)
+    {
+        return Ok(SortValue::Number(v as f64));
+    }
+    if let Some(c) = fast.column_opt::<f64>(&column).map_err(fail)?
+        && let Some(v) = c.first(doc)
+    {
+        return Ok(SortValue::Number(v));
+    }
+    if let Some(c) = fast.column_opt::<u64>(&column).map_err(fail)?
+        && let Some(v) = c.first(doc)
+    {
+        return Ok(SortValue::Number(v as f64));
+    }
+    if let Some(c) = fast.column_opt::<DateTime>(&column).map_err(fail)?
+        && let Some(v) = c.first(doc)
+    {
+        return Ok(SortValue::Number(v.into_timestamp_millis() as f64));
+    }
+    if let Some(c) = fast.column_opt::<bool>(&column).map_err(fail)?
+        && let Some(v) = c.first(doc)
+    {
+        return Ok(SortValue::Number(f64::from(u8::from(v))));
+    }
+    Ok(SortValue::Missing)
+}
+
+/// Hits beyond this many matches are not sorted by field yet (they would all be read).
+const MAX_FIELD_SORTED_MATCHES: usize = 100_000;
 
 fn string_list(value: &Value) -> Vec<String> {
     match value {
@@ -649,6 +800,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
         source_enabled: true,
         track_total_hits: true,
         aggregations: None,
+        sort: Vec::new(),
     };
     for (key, value) in map {
         match key.as_str() {
@@ -676,6 +828,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
                 other => request.source_includes = string_list(other),
             },
             "track_total_hits" => request.track_total_hits = value != &json!(false),
+            "sort" => request.sort = parse_sort(value)?,
             "aggs" | "aggregations" => {
                 if !value.is_object() {
                     return Err(parsing("[aggs] must be an object"));
@@ -756,7 +909,11 @@ pub(crate) fn search(
     }
     let wanted = request.from + request.size;
     let mut total = 0usize;
-    let mut hits: Vec<(f32, usize, tantivy::DocAddress)> = Vec::new();
+    let mut hits: Vec<(f32, usize, tantivy::DocAddress, Vec<SortValue>)> = Vec::new();
+    // Sorting by score alone (descending) is the default ranking.
+    let by_score_only =
+        matches!(request.sort.as_slice(), [only] if only.field == "_score" && only.descending);
+    let by_field = !request.sort.is_empty() && !by_score_only;
     let mut searchers = Vec::new();
     let mut restrictions = Vec::new();
     let mut aggregated: Option<IntermediateAggregationResults> = None;
@@ -783,25 +940,116 @@ pub(crate) fn search(
                 Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
             }
         }
-        restrictions.push(restricted);
-        let (count, top) = searcher
-            .search(
-                &query,
-                &(Count, TopDocs::with_limit(wanted.max(1)).order_by_score()),
-            )
+        let count = searcher
+            .search(&query, &Count)
+            .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
+        // By score, only the best `wanted` are needed; by field, every match is ranked.
+        let limit = if by_field {
+            if count > MAX_FIELD_SORTED_MATCHES {
+                return Err(EsError::bad_request(format!(
+                    "sorting {count} matches by field is not supported yet (at most \
+                     {MAX_FIELD_SORTED_MATCHES}): narrow the query"
+                )));
+            }
+            count
+        } else {
+            wanted
+        };
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
             .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
         total += count;
-        hits.extend(top.into_iter().map(|(score, addr)| (score, i, addr)));
+        let mappings = index.state().mappings.clone();
+        for (score, addr) in top {
+            let mut keys = Vec::with_capacity(request.sort.len());
+            for spec in &request.sort {
+                keys.push(match spec.field.as_str() {
+                    "_score" => SortValue::Number(f64::from(score)),
+                    "_doc" => SortValue::Number(
+                        f64::from(addr.segment_ord) * 4_294_967_296.0 + f64::from(addr.doc_id),
+                    ),
+                    field => {
+                        let hidden = restricted
+                            .fields
+                            .as_ref()
+                            .is_some_and(|allowed| !allowed(field));
+                        match mappings.field(field).map(|f| f.kind) {
+                            Some(FieldKind::Text) => {
+                                return Err(EsError::bad_request(format!(
+                                    "Text fields are not optimised for operations that require \
+                                     per-document field data like aggregations and sorting, so \
+                                     these operations are disabled by default. Please use a \
+                                     keyword field instead ([{field}])."
+                                )));
+                            }
+                            Some(kind) if !hidden && kind != FieldKind::Object => column_value(
+                                searcher.segment_reader(addr.segment_ord),
+                                kind,
+                                field,
+                                addr.doc_id,
+                            )?,
+                            _ => {
+                                return Err(EsError::new(
+                                    400,
+                                    "query_shard_exception",
+                                    format!("No mapping found for [{field}] in order to sort on"),
+                                ));
+                            }
+                        }
+                    }
+                });
+            }
+            hits.push((score, i, addr, keys));
+        }
+        restrictions.push(restricted);
         searchers.push(searcher);
     }
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    if by_field {
+        let specs = &request.sort;
+        hits.sort_by(|a, b| {
+            for (spec, (x, y)) in specs.iter().zip(a.3.iter().zip(b.3.iter())) {
+                let order = match (x, y) {
+                    (SortValue::Missing, SortValue::Missing) => std::cmp::Ordering::Equal,
+                    // Missing values go last (or first) whatever the direction.
+                    (SortValue::Missing, _) if spec.missing_first => std::cmp::Ordering::Less,
+                    (SortValue::Missing, _) => std::cmp::Ordering::Greater,
+                    (_, SortValue::Missing) if spec.missing_first => std::cmp::Ordering::Greater,
+                    (_, SortValue::Missing) => std::cmp::Ordering::Less,
+                    (SortValue::Number(p), SortValue::Number(q)) => {
+                        let o = p.total_cmp(q);
+                        if spec.descending { o.reverse() } else { o }
+                    }
+                    (SortValue::Text(p), SortValue::Text(q)) => {
+                        let o = p.cmp(q);
+                        if spec.descending { o.reverse() } else { o }
+                    }
+                    (SortValue::Number(_), SortValue::Text(_)) => std::cmp::Ordering::Less,
+                    (SortValue::Text(_), SortValue::Number(_)) => std::cmp::Ordering::Greater,
+                };
+                if order != std::cmp::Ordering::Equal {
+                    return order;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    } else {
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
     // Elasticsearch reports no max_score when no hits are returned (size 0).
-    let max_score = hits.first().map(|h| h.0).filter(|_| request.size > 0);
+    let max_score = hits
+        .first()
+        .map(|h| h.0)
+        .filter(|_| request.size > 0 && !by_field);
     let mut out = Vec::new();
-    for (score, i, addr) in hits.into_iter().skip(request.from).take(request.size) {
+    for (score, i, addr, keys) in hits.into_iter().skip(request.from).take(request.size) {
         let index = &indices[i];
         let id = doc_id(&searchers[i], index, addr)?;
         let mut hit = json!({"_index": index.name, "_id": id, "_score": score});
+        if by_field {
+            // Elasticsearch does not score hits sorted by field unless asked to.
+            hit["_score"] = Value::Null;
+            hit["sort"] = Value::Array(keys.iter().map(SortValue::to_json).collect());
+        }
         let record = index.get(&id)?;
         // The hit matched the version search holds; the store may hold a newer one, which a
         // reader limited by document-level security must be allowed to see too.
