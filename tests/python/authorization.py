@@ -189,6 +189,10 @@ assert errors == [None, "security_exception", "security_exception", "security_ex
 assert not admin.indices.exists(index="logs-brand-new"), "auto-create needs create_index"
 assert admin.get(index="secret", id="0")["found"]
 
+multi = reader.msearch(searches=[{"index": "logs-1"}, {}, {"index": "secret"}, {}])["responses"]
+assert multi[0]["status"] == 200 and multi[1]["status"] == 403, multi
+assert multi[1]["error"]["type"] == "security_exception", multi[1]
+
 docs = reader.mget(docs=[{"_index": "logs-1", "_id": "0"}, {"_index": "secret", "_id": "0"}])["docs"]
 assert docs[0]["found"] is True and docs[1]["error"]["type"] == "security_exception", docs
 

@@ -97,6 +97,22 @@ for bad in [[{"message": "asc"}], [{"nope": "asc"}], [{"status": "sideways"}]]:
     except BadRequestError:
         pass
 
+scored = es.search(index="logs", query={"constant_score": {"filter": {"term": {"host": "host-2"}}, "boost": 3}})
+assert all(h["_score"] == 3.0 for h in scored["hits"]["hits"]), scored["hits"]["hits"][:2]
+assert scored["hits"]["total"]["value"] == len(expected(lambda d: d["host"] == "host-2"))
+
+# _msearch: answers in order, a failure in its place.
+multi = es.msearch(searches=[
+    {"index": "logs"}, {"query": {"term": {"status": 404}}, "size": 0},
+    {"index": "missing"}, {"query": {"match_all": {}}},
+    {}, {"query": {"range": {"bytes": {"gte": 1000}}}, "size": 0},
+])["responses"]
+assert multi[0]["hits"]["total"]["value"] == len(expected(lambda d: d["status"] == 404)), multi[0]
+assert multi[0]["status"] == 200
+assert multi[1]["status"] == 404 and multi[1]["error"]["type"] == "index_not_found_exception", multi[1]
+assert multi[2]["hits"]["total"]["value"] == len(expected(lambda d: d["bytes"] >= 1000)), multi[2]
+assert es.msearch(index="logs", searches=[{}, {"size": 0}])["responses"][0]["hits"]["total"]["value"] == 200
+
 try:
     es.search(index="logs", query={"range": {"@timestamp": {"gte": "yesterday"}}})
     raise SystemExit("a bad date bound was accepted")

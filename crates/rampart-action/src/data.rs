@@ -257,6 +257,20 @@ pub enum DataRequest {
         body: Value,
         count_only: bool,
     },
+    /// `_msearch`: searches answered one by one, each failure in its place.
+    Msearch {
+        searches: Vec<MsearchItem>,
+        /// Every index expression the searches name, for authorization and audit.
+        indices: Vec<String>,
+    },
+}
+
+/// One search of `_msearch`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MsearchItem {
+    pub indices: Vec<String>,
+    pub options: IndicesOptions,
+    pub body: Value,
 }
 
 impl DocWrite {
@@ -311,7 +325,7 @@ impl DataRequest {
             DataRequest::Bulk { .. } => "indices:data/write/bulk",
             DataRequest::Get { .. } => "indices:data/read/get",
             DataRequest::Mget { .. } => "indices:data/read/mget",
-            DataRequest::Search { .. } => "indices:data/read/search",
+            DataRequest::Search { .. } | DataRequest::Msearch { .. } => "indices:data/read/search",
         }
     }
 
@@ -334,7 +348,8 @@ impl DataRequest {
             | DataRequest::GetAliases { indices, .. }
             | DataRequest::Bulk { indices, .. }
             | DataRequest::Mget { indices, .. }
-            | DataRequest::Search { indices, .. } => indices,
+            | DataRequest::Search { indices, .. }
+            | DataRequest::Msearch { indices, .. } => indices,
             // Templates are cluster-level objects.
             DataRequest::PutIndexTemplate { .. }
             | DataRequest::GetIndexTemplates { .. }

@@ -307,6 +307,36 @@ pub(crate) fn execute(
             head,
         } => get(engine, &index, &id, &source, source_only, head, scope),
         DataRequest::Mget { items, .. } => mget(engine, items, scope),
+        DataRequest::Msearch { searches, .. } => {
+            let started = Instant::now();
+            let responses: Vec<Value> = searches
+                .into_iter()
+                .map(|item| {
+                    let one = DataRequest::Search {
+                        indices: item.indices,
+                        options: item.options,
+                        body: item.body,
+                        count_only: false,
+                    };
+                    match execute(engine, one, scope) {
+                        Ok(response) => {
+                            let mut body = response.body;
+                            body["status"] = json!(response.status);
+                            body
+                        }
+                        Err(e) => {
+                            let mut body = e.to_json();
+                            body["status"] = json!(e.status);
+                            body
+                        }
+                    }
+                })
+                .collect();
+            Ok(ActionResponse::ok(json!({
+                "took": started.elapsed().as_millis() as u64,
+                "responses": responses,
+            })))
+        }
         DataRequest::Search {
             indices,
             options,

@@ -139,6 +139,16 @@ pub(crate) fn build_query(
                 _ => term_query(index, &mappings, &field, &text, fields),
             }
         }
+        "constant_score" => {
+            let filter = body
+                .get("filter")
+                .ok_or_else(|| parsing("[constant_score] requires a [filter]"))?;
+            let boost = body.get("boost").and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            Ok(Box::new(tantivy::query::ConstScoreQuery::new(
+                build_query(index, filter, fields)?,
+                boost,
+            )))
+        }
         "range" => {
             let (field, spec) = single_field(kind, body)?;
             range_query(index, &mappings, &field, &spec, fields)
@@ -279,7 +289,8 @@ pub(crate) fn build_query(
         }
         other => Err(parsing(format!(
             "unknown query [{other}]: this version of Rampart answers match_all, match_none, \
-             term, terms, ids, match, match_phrase, multi_match, range, exists and bool"
+             term, terms, ids, match, match_phrase, multi_match, range, exists, \
+             constant_score and bool"
         ))),
     }
 }

@@ -3,8 +3,8 @@
 
 use hyper::Method;
 use rampart_action::data::{
-    BulkItem, CatIndicesRequest, DocWrite, IndicesOptions, MgetItem, Refresh, SourceFilter,
-    VersionType, WriteConditions, WriteItem,
+    BulkItem, CatIndicesRequest, DocWrite, IndicesOptions, MgetItem, MsearchItem, Refresh,
+    SourceFilter, VersionType, WriteConditions, WriteItem,
 };
 use rampart_action::{ActionRequest, DataRequest, EsError};
 use serde_json::{Map, Value, json};
@@ -777,6 +777,83 @@ fn search(
     })
 }
 
+/// `_msearch`: NDJSON pairs of a header (`index`, `ignore_unavailable`, ...) and a search body.
+pub fn parse_msearch(
+    default_index: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<MsearchItem>, EsError> {
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace));
+    let mut items = Vec::new();
+    while let Some((number, header)) = lines.next() {
+        let header: Value = serde_json::from_slice(header).map_err(|e| {
+            EsError::bad_request(format!("Malformed msearch header on line [{number}]: {e}"))
+        })?;
+        let Value::Object(header) = header else {
+            return Err(EsError::bad_request(format!(
+                "Malformed msearch header on line [{number}]: expected an object"
+            )));
+        };
+        let (_, search) = lines.next().ok_or_else(|| {
+            validation(&format!(
+                "the msearch header on line [{number}] has no search body"
+            ))
+        })?;
+        let search: Value = serde_json::from_slice(search).map_err(|e| {
+            EsError::new(
+                400,
+                "parse_exception",
+                format!("Malformed msearch body after line [{number}]: {e}"),
+            )
+        })?;
+        let mut indices = match header.get("index") {
+            Some(v) => string_list(Some(v)),
+            None => default_index.map(list).unwrap_or_default(),
+        };
+        indices.retain(|i| !i.is_empty());
+        let query: Vec<(String, String)> = header
+            .iter()
+            .filter(|(k, _)| *k != "index")
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
+            .collect();
+        items.push(MsearchItem {
+            indices,
+            options: indices_options(&query)?,
+            body: search,
+        });
+    }
+    if items.is_empty() {
+        return Err(validation("no requests added"));
+    }
+    Ok(items)
+}
+
+fn msearch(
+    params: Params<'_, '_, '_>,
+    _query: Query<'_>,
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let searches = parse_msearch(params.get("index"), body)?;
+    let mut names: Vec<String> = searches.iter().flat_map(|s| s.indices.clone()).collect();
+    names.sort();
+    names.dedup();
+    data(DataRequest::Msearch {
+        searches,
+        indices: names,
+    })
+}
+
 fn cat_indices(
     params: Params<'_, '_, '_>,
     query: Query<'_>,
@@ -933,6 +1010,15 @@ const GET_INDEX_PARAMS: &[&str] = &[
     "flat_settings",
     "include_defaults",
     "features",
+];
+const MSEARCH_PARAMS: &[&str] = &[
+    "max_concurrent_searches",
+    "max_concurrent_shard_requests",
+    "pre_filter_shard_size",
+    "rest_total_hits_as_int",
+    "typed_keys",
+    "search_type",
+    "ccs_minimize_roundtrips",
 ];
 const INDICES_OPTIONS: &[&str] = &[
     "ignore_unavailable",
@@ -1284,6 +1370,20 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
         ("/_search", search_endpoints(false)),
         ("/{index}/_search", search_endpoints(false)),
         ("/_count", search_endpoints(true)),
+        (
+            "/_msearch",
+            vec![
+                endpoint(M::GET, MSEARCH_PARAMS, true, msearch),
+                endpoint(M::POST, MSEARCH_PARAMS, true, msearch),
+            ],
+        ),
+        (
+            "/{index}/_msearch",
+            vec![
+                endpoint(M::GET, MSEARCH_PARAMS, true, msearch),
+                endpoint(M::POST, MSEARCH_PARAMS, true, msearch),
+            ],
+        ),
         ("/{index}/_count", search_endpoints(true)),
         ("/_refresh", refresh_endpoints()),
         ("/{index}/_refresh", refresh_endpoints()),

@@ -92,6 +92,11 @@ pub mod fuzzing {
         let _ = crate::routes::Routes::new().route(&method, &path, &query, &[]);
     }
 
+    /// Parses an `_msearch` body; every search it accepts has a body that is JSON.
+    pub fn msearch_body(body: &[u8]) {
+        let _ = crate::data_routes::parse_msearch(Some("default"), body);
+    }
+
     /// Parses a `_bulk` body; every item it accepts must name an index and, but for an
     /// auto-generated id, an id.
     pub fn bulk_body(body: &[u8]) {
