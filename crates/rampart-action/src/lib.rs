@@ -296,6 +296,14 @@ pub trait IndexScope: Send + Sync {
     }
     /// The error for an explicit name that is not allowed.
     fn denied(&self, action: &str, names: &[String]) -> EsError;
+    /// `Ok` when `action` may touch `name`, else the denial.
+    fn require(&self, action: &str, name: &str) -> Result<(), EsError> {
+        if self.allows(action, name) {
+            Ok(())
+        } else {
+            Err(self.denied(action, &[name.to_string()]))
+        }
+    }
 }
 
 /// Whether a field (a full path such as `user.name`) may be seen.

@@ -95,11 +95,16 @@ fn shards(index: &Index) -> Value {
     json!({"total": 1 + replicas, "successful": 1, "failed": 0})
 }
 
-fn health_of(index: &Index) -> &'static str {
+/// Takes the settings, not the index: callers already hold the state's read lock, and taking
+/// it again while a writer waits would deadlock.
+fn health_of(settings: &IndexSettings) -> &'static str {
     // One node holds every primary; replicas have nowhere to go, as on a one-node
     // Elasticsearch cluster.
-    let replicas = index.state().settings.get("index.number_of_replicas");
-    if replicas == "0" { "green" } else { "yellow" }
+    if settings.get("index.number_of_replicas") == "0" {
+        "green"
+    } else {
+        "yellow"
+    }
 }
 
 pub(crate) fn execute(
@@ -110,17 +115,11 @@ pub(crate) fn execute(
     let action = request.name();
     match request {
         DataRequest::CreateIndex { index, body } => {
-            if !scope.allows(action, &index) {
-                return Err(scope.denied(action, std::slice::from_ref(&index)));
-            }
+            scope.require(action, &index)?;
             // Aliases in the request are alias changes: judged as `_aliases` would be.
             if let Some(Value::Object(aliases)) = body.get("aliases") {
                 for alias in aliases.keys() {
-                    if !scope.allows("indices:admin/aliases", alias) {
-                        return Err(
-                            scope.denied("indices:admin/aliases", std::slice::from_ref(alias))
-                        );
-                    }
+                    scope.require("indices:admin/aliases", alias)?;
                 }
             }
             create_index(engine, &index, &body)
@@ -132,9 +131,11 @@ pub(crate) fn execute(
             let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             let mut out = Map::new();
             for index in resolved {
+                // Before the state's read lock: restrictions read the aliases through it.
+                let restrictions = index.restrictions(scope, action);
                 let state = index.state();
                 let mut mappings = state.mappings.to_json();
-                if let Some(allowed) = index.restrictions(scope, action).fields
+                if let Some(allowed) = restrictions.fields
                     && let Some(properties) = mappings.get_mut("properties")
                 {
                     filter_properties(properties, "", allowed.as_ref());
@@ -645,15 +646,11 @@ fn write_target_or_create(
     scope: &dyn IndexScope,
 ) -> Result<Arc<Index>, EsError> {
     // Authorized by the name as given (an index or an alias), before its existence shows.
-    if !scope.allows(action, name) {
-        return Err(scope.denied(action, &[name.to_string()]));
-    }
+    scope.require(action, name)?;
     if let Some(index) = write_target(engine, name)? {
         return Ok(index);
     }
-    if !scope.allows("indices:admin/auto_create", name) {
-        return Err(scope.denied("indices:admin/auto_create", &[name.to_string()]));
-    }
+    scope.require("indices:admin/auto_create", name)?;
     if !engine.options.auto_create_index.allows(name) {
         return Err(EsError::new(
             404,
@@ -923,9 +920,7 @@ fn read_target(
     action: &str,
     scope: &dyn IndexScope,
 ) -> Result<Arc<Index>, EsError> {
-    if !scope.allows(action, name) {
-        return Err(scope.denied(action, &[name.to_string()]));
-    }
+    scope.require(action, name)?;
     if let Some(index) = engine.index(name) {
         return Ok(index);
     }
@@ -1130,13 +1125,13 @@ fn cat_indices(
     }
     let mut all_rows: Vec<Vec<String>> = Vec::new();
     for index in engine.resolve_scoped(&request.indices, request.options, action, scope)? {
-        let (searchable, _) = index.doc_counts();
+        let searchable = index.searchable_docs();
         let size = human_bytes(index.size_in_bytes(), bytes_unit);
         let state = index.state();
         let row = CAT_INDICES_COLUMNS
             .iter()
             .map(|c| match *c {
-                "health" => health_of(&index).to_string(),
+                "health" => health_of(&state.settings).to_string(),
                 "status" => "open".to_string(),
                 "index" => index.name.clone(),
                 "uuid" => index.uuid.clone(),
@@ -1271,9 +1266,7 @@ fn update_aliases(
         }
         // Both the indices and the alias names must be allowed.
         for alias in aliases.iter().filter(|a| !a.contains('*')) {
-            if !scope.allows(ACTION, alias) {
-                return Err(scope.denied(ACTION, std::slice::from_ref(alias)));
-            }
+            scope.require(ACTION, alias)?;
         }
         let targets =
             engine.resolve_scoped(&index_exprs, IndicesOptions::default(), ACTION, scope)?;
@@ -1443,7 +1436,12 @@ pub fn health(
                     .get("index.number_of_replicas")
                     .parse()
                     .unwrap_or(0);
-                (index.name.clone(), health_of(index), shards, replicas)
+                (
+                    index.name.clone(),
+                    health_of(&state.settings),
+                    shards,
+                    replicas,
+                )
             })
             .collect(),
     )

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use rampart_action::EsError;
 use rampart_action::data::{DocWrite, VersionType, WriteConditions};
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tantivy::schema::{
@@ -409,16 +407,8 @@ impl Index {
     /// `_seq_no`), or every stored document when `None`, then commits it.
     fn recover(&self, committed: Option<i64>) -> Result<(), EsError> {
         let store = self.store_path();
-        let read = self
-            .db
-            .begin_read()
-            .map_err(|e| storage_error(&store, "reading", e))?;
-        let ops = read
-            .open_table(OPS)
-            .map_err(|e| storage_error(&store, "reading", e))?;
-        let docs = read
-            .open_table(DOCS)
-            .map_err(|e| storage_error(&store, "reading", e))?;
+        let ops = self.read_table(OPS)?;
+        let docs = self.read_table(DOCS)?;
         let mut ids = BTreeSet::new();
         match committed {
             Some(committed) => {
@@ -492,7 +482,6 @@ impl Index {
         drop(writer);
         drop(docs);
         drop(ops);
-        drop(read);
         self.refresh_now()
     }
 
@@ -569,16 +558,24 @@ impl Index {
         doc
     }
 
-    /// Reads a document from the store (realtime).
-    pub fn get(&self, id: &str) -> Result<Option<DocRecord>, EsError> {
+    /// A read-only view of one of the store's tables.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<redb::ReadOnlyTable<K, V>, EsError> {
         let store = self.store_path();
         let read = self
             .db
             .begin_read()
             .map_err(|e| storage_error(&store, "reading", e))?;
-        let docs = read
-            .open_table(DOCS)
-            .map_err(|e| storage_error(&store, "reading", e))?;
+        read.open_table(table)
+            .map_err(|e| storage_error(&store, "reading", e))
+    }
+
+    /// Reads a document from the store (realtime).
+    pub fn get(&self, id: &str) -> Result<Option<DocRecord>, EsError> {
+        let store = self.store_path();
+        let docs = self.read_table(DOCS)?;
         let Some(bytes) = docs
             .get(id)
             .map_err(|e| storage_error(&store, "reading", e))?
@@ -860,16 +857,9 @@ impl Index {
         Ok(())
     }
 
-    /// The number of documents search sees, and the number stored.
-    pub fn doc_counts(&self) -> (u64, u64) {
-        let searchable = self.reader.searcher().num_docs();
-        let stored = self
-            .db
-            .begin_read()
-            .ok()
-            .and_then(|r| r.open_table(DOCS).ok().and_then(|t| t.len().ok()))
-            .unwrap_or(0);
-        (searchable, stored)
+    /// The number of documents search sees.
+    pub fn searchable_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
     }
 
     pub fn searcher(&self) -> tantivy::Searcher {

@@ -164,9 +164,7 @@ pub(crate) fn resolve(
             }
             continue;
         }
-        if !scope.allows(action, expression) {
-            return Err(scope.denied(action, std::slice::from_ref(expression)));
-        }
+        scope.require(action, expression)?;
         if indices.contains_key(expression) {
             push(&mut out, expression.clone());
         } else if aliases.contains(expression) {

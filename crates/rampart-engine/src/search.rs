@@ -107,30 +107,20 @@ pub(crate) fn build_query(
                     Ok(Box::new(EmptyQuery))
                 }
                 Some(FieldKind::Text) => {
-                    let text = match &text {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let mut tokenizer = index
-                        .search_index()
-                        .tokenizers()
-                        .get("default")
-                        .ok_or_else(|| EsError::new(500, "exception", "no default tokenizer"))?;
-                    let mut stream = tokenizer.token_stream(&text);
-                    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
                     let occur = if operator == "and" {
                         Occur::Must
                     } else {
                         Occur::Should
                     };
-                    while stream.advance() {
-                        let mut term = Term::from_field_json_path(index.text_field(), &field, true);
-                        term.append_type_and_str(&stream.token().text);
-                        clauses.push((
-                            occur,
-                            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                        ));
-                    }
+                    let clauses: Vec<(Occur, Box<dyn Query>)> = analyze(index, &field, &text)?
+                        .into_iter()
+                        .map(|term| -> (Occur, Box<dyn Query>) {
+                            (
+                                occur,
+                                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                            )
+                        })
+                        .collect();
                     if clauses.is_empty() {
                         return Ok(Box::new(EmptyQuery));
                     }
@@ -172,7 +162,6 @@ pub(crate) fn build_query(
                         )));
                     }
                 },
-                Some(f) if f.kind == FieldKind::Object => format!("kw.{field}"),
                 Some(_) => format!("kw.{field}"),
             };
             Ok(Box::new(tantivy::query::ExistsQuery::new(column, true)))
@@ -608,12 +597,8 @@ fn term_for(
                 .as_str()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(bad)?;
-            let canonical = match ip {
-                std::net::IpAddr::V6(v6) => v6.to_canonical(),
-                v4 => v4,
-            };
             let mut t = kw();
-            t.append_type_and_str(&canonical.to_string());
+            t.append_type_and_str(&ip.to_canonical().to_string());
             t
         }
         FieldKind::Object => return Ok(None),
@@ -857,7 +842,6 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
     Ok(request)
 }
 
-/// Runs a search over several indices, merging by score.
 /// The query a restricted reader runs: theirs, with hidden fields matching nothing, and the
 /// role's document query as a filter (document-level security is judged on all fields).
 fn restricted_query(
@@ -903,6 +887,7 @@ pub(crate) fn document_visible(
     Ok(found > 0)
 }
 
+/// Runs a search over several indices, merging by score (or by the sort keys).
 pub(crate) fn search(
     indices: &[Arc<Index>],
     request: &SearchRequest,

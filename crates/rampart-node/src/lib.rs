@@ -142,7 +142,8 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
     let env_password = match env("ELASTIC_PASSWORD") {
         Some(pw) if pw.chars().count() < MIN_PASSWORD_LENGTH => {
             return Err(config_error(format!(
-                "ELASTIC_PASSWORD is too short: passwords must be at least {MIN_PASSWORD_LENGTH}                  characters long"
+                "ELASTIC_PASSWORD is too short: passwords must be at least \
+                 {MIN_PASSWORD_LENGTH} characters long"
             )));
         }
         other => other.map(SecretString::new),

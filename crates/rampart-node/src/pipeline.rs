@@ -128,9 +128,10 @@ impl Pipeline {
         // Refused before any password is hashed: a locked-out guesser costs no bcrypt. Credentials
         // that verified recently (a cache hit, no hashing) still pass, so a shared address (a
         // proxy, Kibana) full of failures does not lock out the users who know their password.
+        let cached = authenticator.authenticate_cached(&credentials);
         if let Some(throttle) = &self.throttle
             && let Err(wait) = throttle.check(username.as_deref(), address)
-            && !matches!(authenticator.authenticate_cached(&credentials), Some(Ok(_)))
+            && !matches!(cached, Some(Ok(_)))
         {
             let seconds = wait.as_secs().max(1);
             return Err(EsError::new(
@@ -144,7 +145,7 @@ impl Pipeline {
             .with_header("retry-after", seconds.to_string()));
         }
         let presented = !matches!(credentials, Credentials::None);
-        let result = match authenticator.authenticate_cached(&credentials) {
+        let result = match cached {
             Some(result) => result,
             None => {
                 // Password hashing is deliberately slow: keep it off the async workers.

@@ -1164,6 +1164,12 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
             endpoint(M::PUT, BULK_PARAMS, true, bulk),
         ]
     };
+    let msearch_endpoints = || {
+        vec![
+            endpoint(M::GET, MSEARCH_PARAMS, true, msearch),
+            endpoint(M::POST, MSEARCH_PARAMS, true, msearch),
+        ]
+    };
     let mget_endpoints = || {
         vec![
             endpoint(M::GET, GET_PARAMS, true, mget),
@@ -1222,6 +1228,12 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
         "preserve_existing",
         "reopen",
     ];
+    let settings_endpoints = || {
+        vec![
+            endpoint(M::GET, SETTINGS_PARAMS, false, get_settings),
+            endpoint(M::PUT, SETTINGS_PARAMS, true, put_settings),
+        ]
+    };
     let template_endpoints = || {
         vec![
             endpoint(
@@ -1370,20 +1382,8 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
         ("/_search", search_endpoints(false)),
         ("/{index}/_search", search_endpoints(false)),
         ("/_count", search_endpoints(true)),
-        (
-            "/_msearch",
-            vec![
-                endpoint(M::GET, MSEARCH_PARAMS, true, msearch),
-                endpoint(M::POST, MSEARCH_PARAMS, true, msearch),
-            ],
-        ),
-        (
-            "/{index}/_msearch",
-            vec![
-                endpoint(M::GET, MSEARCH_PARAMS, true, msearch),
-                endpoint(M::POST, MSEARCH_PARAMS, true, msearch),
-            ],
-        ),
+        ("/_msearch", msearch_endpoints()),
+        ("/{index}/_msearch", msearch_endpoints()),
         ("/{index}/_count", search_endpoints(true)),
         ("/_refresh", refresh_endpoints()),
         ("/{index}/_refresh", refresh_endpoints()),
@@ -1399,20 +1399,8 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
                 endpoint(M::POST, PUT_MAPPING_PARAMS, true, put_mapping),
             ],
         ),
-        (
-            "/_settings",
-            vec![
-                endpoint(M::GET, SETTINGS_PARAMS, false, get_settings),
-                endpoint(M::PUT, SETTINGS_PARAMS, true, put_settings),
-            ],
-        ),
-        (
-            "/{index}/_settings",
-            vec![
-                endpoint(M::GET, SETTINGS_PARAMS, false, get_settings),
-                endpoint(M::PUT, SETTINGS_PARAMS, true, put_settings),
-            ],
-        ),
+        ("/_settings", settings_endpoints()),
+        ("/{index}/_settings", settings_endpoints()),
         (
             "/_cat/indices",
             vec![endpoint(M::GET, CAT_PARAMS, false, cat_indices)],

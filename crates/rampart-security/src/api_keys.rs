@@ -107,11 +107,12 @@ pub fn now_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn random_token(bytes: usize) -> Result<String, RealmError> {
-    let mut buf = vec![0u8; bytes];
+/// `bytes` random bytes as URL-safe base64; the raw bytes are zeroized.
+pub(crate) fn random_token(bytes: usize) -> Result<String, RealmError> {
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut buf)
         .map_err(|e| RealmError::Storage(format!("no system randomness: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf.as_slice()))
 }
 
 fn digest(salt: &[u8], key: &str) -> [u8; 32] {

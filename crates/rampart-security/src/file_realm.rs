@@ -227,7 +227,8 @@ pub fn check_password(password: &SecretString) -> Result<(), String> {
     Ok(())
 }
 
-fn digest(path: &Path) -> Option<[u8; 32]> {
+/// SHA-256 of a file's content, `None` when it cannot be read: how config files are watched.
+pub(crate) fn digest(path: &Path) -> Option<[u8; 32]> {
     std::fs::read(path).ok().map(|bytes| {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let mut out = [0u8; 32];

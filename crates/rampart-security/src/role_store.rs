@@ -70,15 +70,6 @@ fn compile_all(roles: impl IntoIterator<Item = (String, Value)>, source: &str) -
     out
 }
 
-fn file_digest(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|bytes| {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
-    })
-}
-
 /// Parses `roles.yml`: a mapping of role names to role descriptors.
 pub fn parse_roles_yml(text: &str) -> Result<Vec<(String, Value)>, String> {
     if text.trim().is_empty() {
@@ -127,7 +118,7 @@ impl RoleStore {
             return false;
         };
         let path = dir.join(ROLES_FILE);
-        let now = file_digest(&path);
+        let now = crate::file_realm::digest(&path);
         let mut seen = self.file_digest.lock().unwrap_or_else(|e| e.into_inner());
         if *seen == now {
             return false;
@@ -153,33 +144,29 @@ impl RoleStore {
         true
     }
 
-    fn find(&self, name: &str) -> Option<(RoleSource, RoleDescriptor, Arc<CompiledRole>)> {
-        if let Some((d, c)) = self.builtin.get(name) {
-            return Some((RoleSource::Builtin, d.clone(), Arc::clone(c)));
+    /// A role's compiled form, in precedence order (per request: no descriptor copies).
+    fn compiled(&self, name: &str) -> Option<Arc<CompiledRole>> {
+        if let Some((_, c)) = self.builtin.get(name) {
+            return Some(Arc::clone(c));
         }
-        if let Some((d, c)) = self
+        if let Some((_, c)) = self
             .file
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
         {
-            return Some((RoleSource::File, d.clone(), Arc::clone(c)));
+            return Some(Arc::clone(c));
         }
         self.native_compiled
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            .map(|(d, c)| (RoleSource::Native, d.clone(), Arc::clone(c)))
+            .map(|(_, c)| Arc::clone(c))
     }
 
     /// The permissions of a set of role names; unknown names grant nothing.
     pub fn permissions(&self, roles: &[String]) -> Permissions {
-        Permissions::Roles(
-            roles
-                .iter()
-                .filter_map(|r| self.find(r).map(|(_, _, c)| c))
-                .collect(),
-        )
+        Permissions::Roles(roles.iter().filter_map(|r| self.compiled(r)).collect())
     }
 
     /// Compiles role descriptors given inline (an API key's), refusing invalid ones.

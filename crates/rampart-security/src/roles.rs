@@ -260,14 +260,26 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 /// The privileges that would grant `action` (index privileges when `index`, else cluster), in
 /// Elasticsearch's order, for denial messages.
 pub fn granting_privileges(action: &str, index: bool) -> Vec<&'static str> {
-    let table = if index {
-        INDEX_PRIVILEGES
-    } else {
-        CLUSTER_PRIVILEGES
-    };
+    // Compiled once: any caller can provoke denials, so they must not compile regexes.
+    type Table = Vec<(&'static str, RegexSet)>;
+    static TABLES: std::sync::OnceLock<(Table, Table)> = std::sync::OnceLock::new();
+    let (cluster, indices) = TABLES.get_or_init(|| {
+        let compile = |table: &[(&'static str, &[&str])]| -> Table {
+            table
+                .iter()
+                .map(|(name, patterns)| {
+                    let set = RegexSet::new(patterns.iter().map(|p| glob_to_regex(p)))
+                        .unwrap_or_else(|_| RegexSet::empty());
+                    (*name, set)
+                })
+                .collect()
+        };
+        (compile(CLUSTER_PRIVILEGES), compile(INDEX_PRIVILEGES))
+    });
+    let table = if index { indices } else { cluster };
     let mut names: Vec<&'static str> = table
         .iter()
-        .filter(|(_, patterns)| patterns.iter().any(|p| glob_matches(p, action)))
+        .filter(|(_, set)| set.is_match(action))
         .map(|(name, _)| *name)
         .filter(|name| *name != "read_cross_cluster")
         .collect();

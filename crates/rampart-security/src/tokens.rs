@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::now_millis;
@@ -64,12 +63,7 @@ fn digest(token: &str) -> String {
 }
 
 fn random_token() -> Result<SecretString, RealmError> {
-    let mut buf = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(buf.as_mut())
-        .map_err(|e| RealmError::Storage(format!("no system randomness: {e}")))?;
-    Ok(SecretString::new(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf.as_ref()),
-    ))
+    crate::api_keys::random_token(32).map(SecretString::new)
 }
 
 /// Access tokens by the digest of the access token.
