@@ -256,6 +256,51 @@ pub enum DataRequest {
         options: IndicesOptions,
         body: Value,
         count_only: bool,
+        /// `scroll=1m`: keep the search open and page through it.
+        scroll: Option<String>,
+        /// Who searches: scrolls and points in time serve only the identity that opened them.
+        owner: String,
+    },
+    /// `_search/scroll`: the next page of a scroll.
+    Scroll {
+        scroll_id: String,
+        keep_alive: Option<String>,
+        owner: String,
+    },
+    /// `DELETE /_search/scroll`: closes scrolls (with `all`, every scroll of the caller).
+    ClearScroll {
+        scroll_ids: Vec<String>,
+        all: bool,
+        owner: String,
+    },
+    /// `POST /{index}/_pit`: a point in time over the indices as they are now.
+    OpenPit {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        keep_alive: String,
+        owner: String,
+    },
+    /// `DELETE /_pit`.
+    ClosePit {
+        id: String,
+        owner: String,
+    },
+    /// `_delete_by_query` and `_update_by_query` (the latter with a partial `doc`, no scripts).
+    ByQuery {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        body: Value,
+        delete: bool,
+        /// `conflicts=proceed`: count version conflicts instead of stopping at the first.
+        proceed_on_conflict: bool,
+        refresh: bool,
+        max_docs: Option<u64>,
+    },
+    /// `_field_caps`: which fields the indices map, with their types.
+    FieldCaps {
+        indices: Vec<String>,
+        options: IndicesOptions,
+        fields: Vec<String>,
     },
     /// `_msearch`: searches answered one by one, each failure in its place.
     Msearch {
@@ -326,6 +371,26 @@ impl DataRequest {
             DataRequest::Get { .. } => "indices:data/read/get",
             DataRequest::Mget { .. } => "indices:data/read/mget",
             DataRequest::Search { .. } | DataRequest::Msearch { .. } => "indices:data/read/search",
+            DataRequest::Scroll { .. } => "indices:data/read/scroll",
+            DataRequest::ClearScroll { .. } => "indices:data/read/scroll/clear",
+            DataRequest::OpenPit { .. } => "indices:data/read/open_point_in_time",
+            DataRequest::ClosePit { .. } => "indices:data/read/close_point_in_time",
+            DataRequest::ByQuery { delete: true, .. } => "indices:data/write/delete/byquery",
+            DataRequest::ByQuery { delete: false, .. } => "indices:data/write/update/byquery",
+            DataRequest::FieldCaps { .. } => "indices:data/read/field_caps",
+        }
+    }
+
+    /// Records who asks, for the requests that open or use a search context (a scroll or a
+    /// point in time belongs to the identity that opened it).
+    pub fn set_owner(&mut self, who: &str) {
+        match self {
+            DataRequest::Search { owner, .. }
+            | DataRequest::Scroll { owner, .. }
+            | DataRequest::ClearScroll { owner, .. }
+            | DataRequest::OpenPit { owner, .. }
+            | DataRequest::ClosePit { owner, .. } => *owner = who.to_string(),
+            _ => {}
         }
     }
 
@@ -349,7 +414,14 @@ impl DataRequest {
             | DataRequest::Bulk { indices, .. }
             | DataRequest::Mget { indices, .. }
             | DataRequest::Search { indices, .. }
-            | DataRequest::Msearch { indices, .. } => indices,
+            | DataRequest::Msearch { indices, .. }
+            | DataRequest::OpenPit { indices, .. }
+            | DataRequest::ByQuery { indices, .. }
+            | DataRequest::FieldCaps { indices, .. } => indices,
+            // A search context carries the indices it was opened on.
+            DataRequest::Scroll { .. }
+            | DataRequest::ClearScroll { .. }
+            | DataRequest::ClosePit { .. } => &[],
             // Templates are cluster-level objects.
             DataRequest::PutIndexTemplate { .. }
             | DataRequest::GetIndexTemplates { .. }

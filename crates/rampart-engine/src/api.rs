@@ -16,7 +16,7 @@ use crate::index::{Index, IndexMeta, IndexState, PreparedWrite, WriteOutcome};
 use crate::mapping::Mappings;
 use crate::names::{self, validate_index_name};
 use crate::settings::{IndexSettings, nest};
-use crate::{Engine, index_not_found, search, source};
+use crate::{Engine, contexts, index_not_found, search, source};
 
 fn now_millis() -> i64 {
     SystemTime::now()
@@ -318,6 +318,8 @@ pub(crate) fn execute(
                         options: item.options,
                         body: item.body,
                         count_only: false,
+                        scroll: None,
+                        owner: String::new(),
                     };
                     match execute(engine, one, scope) {
                         Ok(response) => {
@@ -343,27 +345,303 @@ pub(crate) fn execute(
             options,
             body,
             count_only,
+            scroll,
+            owner,
         } => {
-            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
             if count_only {
+                let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
                 let query = body
                     .get("query")
                     .cloned()
                     .unwrap_or_else(|| json!({"match_all": {}}));
                 return Ok(ActionResponse::ok(search::count(&resolved, &query, scope)?));
             }
-            let request = search::parse_request(&body)?;
-            let window = resolved
+            let started = Instant::now();
+            let mut request = search::parse_request(&body)?;
+            let targets: Vec<search::Target> = match &request.pit {
+                Some((id, keep_alive)) => {
+                    if !indices.is_empty() {
+                        return Err(EsError::bad_request(
+                            "[indices] cannot be used with point in time. Do not specify any \
+                             index with point in time.",
+                        ));
+                    }
+                    if scroll.is_some() {
+                        return Err(EsError::bad_request(
+                            "[scroll] cannot be used with point in time: page with \
+                             [search_after] instead",
+                        ));
+                    }
+                    let keep_alive = keep_alive
+                        .as_deref()
+                        .map(|k| contexts::keep_alive(k, "keep_alive"))
+                        .transpose()?;
+                    let mut targets = engine.contexts.use_pit(id, &owner, keep_alive)?;
+                    // Today's privileges decide, not those of the moment the point was opened.
+                    for target in &mut targets {
+                        scope.require(action, &target.index.name)?;
+                        target.restrictions = target.index.restrictions(scope, action);
+                    }
+                    with_tiebreak(&mut request, false);
+                    targets
+                }
+                None => engine
+                    .resolve_scoped(&indices, options, action, scope)?
+                    .iter()
+                    .map(|index| search::Target::now(index, scope))
+                    .collect(),
+            };
+            let window = targets
                 .iter()
-                .map(|i| i.state().settings.max_result_window())
+                .map(|t| t.index.state().settings.max_result_window())
                 .min()
                 .unwrap_or(10_000);
-            let started = Instant::now();
-            let mut response = search::search(&resolved, &request, window, scope)?;
+            let Some(scroll) = scroll else {
+                let mut response = search::search(&targets, &request, window)?.response;
+                response["took"] = json!(started.elapsed().as_millis() as u64);
+                if let Some((id, _)) = &request.pit {
+                    response["pit_id"] = json!(id);
+                }
+                return Ok(ActionResponse::ok(response));
+            };
+            let keep_alive = contexts::keep_alive(&scroll, "scroll")?;
+            if request.from > 0 {
+                return Err(EsError::bad_request(
+                    "using [from] is not allowed in a scroll context: page with the scroll id",
+                ));
+            }
+            if request.search_after.is_some() {
+                return Err(EsError::bad_request(
+                    "[search_after] cannot be used in a scroll context",
+                ));
+            }
+            with_tiebreak(&mut request, true);
+            // A page may be as large as one search's window; the scroll may go on past it.
+            let page = search::search(&targets, &request, window)?;
+            let mut response = page.response;
+            // Aggregations are answered once, with the first page.
+            request.aggregations = None;
+            let exhausted = page.last_keys.is_none();
+            let id = engine.contexts.open(contexts::Context::new(
+                &owner,
+                targets,
+                contexts::Kind::Scroll {
+                    request: Box::new(request),
+                    last_keys: page.last_keys,
+                    exhausted,
+                },
+                keep_alive,
+            ))?;
+            response["_scroll_id"] = json!(id);
             response["took"] = json!(started.elapsed().as_millis() as u64);
             Ok(ActionResponse::ok(response))
         }
+        DataRequest::Scroll {
+            scroll_id,
+            keep_alive,
+            owner,
+        } => {
+            let started = Instant::now();
+            let keep_alive = keep_alive
+                .as_deref()
+                .map(|k| contexts::keep_alive(k, "scroll"))
+                .transpose()?;
+            let mut context = engine.contexts.take(&scroll_id, &owner)?;
+            context.touch(keep_alive);
+            let contexts::Kind::Scroll {
+                request,
+                last_keys,
+                exhausted,
+                ..
+            } = &mut context.kind
+            else {
+                engine.contexts.put(scroll_id.clone(), context);
+                return Err(EsError::bad_request(
+                    "this id is a point in time, not a scroll: pass it as [pit] in a search",
+                ));
+            };
+            let result = if *exhausted {
+                request.size = 0;
+                search::search(&context.targets, request, u64::MAX)
+            } else {
+                request.search_after = last_keys.clone();
+                search::search(&context.targets, request, u64::MAX)
+            };
+            let page = match result {
+                Ok(page) => page,
+                Err(e) => {
+                    engine.contexts.put(scroll_id.clone(), context);
+                    return Err(e);
+                }
+            };
+            if page.last_keys.is_none() {
+                *exhausted = true;
+            } else {
+                *last_keys = page.last_keys;
+            }
+            let mut response = page.response;
+            engine.contexts.put(scroll_id.clone(), context);
+            response["_scroll_id"] = json!(scroll_id);
+            response["took"] = json!(started.elapsed().as_millis() as u64);
+            Ok(ActionResponse::ok(response))
+        }
+        DataRequest::ClearScroll {
+            scroll_ids,
+            all,
+            owner,
+        } => {
+            let freed = if all {
+                engine.contexts.close(None, &owner, false)
+            } else {
+                engine.contexts.close(Some(&scroll_ids), &owner, false)
+            };
+            // Elasticsearch answers 404 when nothing named was found.
+            let status = if freed == 0 && !all { 404 } else { 200 };
+            Ok(ActionResponse {
+                status,
+                ..ActionResponse::ok(json!({"succeeded": true, "num_freed": freed}))
+            })
+        }
+        DataRequest::OpenPit {
+            indices,
+            options,
+            keep_alive,
+            owner,
+        } => {
+            let keep_alive = contexts::keep_alive(&keep_alive, "keep_alive")?;
+            let targets: Vec<search::Target> = engine
+                .resolve_scoped(&indices, options, action, scope)?
+                .iter()
+                .map(|index| search::Target::now(index, scope))
+                .collect();
+            let id = engine.contexts.open(contexts::Context::new(
+                &owner,
+                targets,
+                contexts::Kind::PointInTime,
+                keep_alive,
+            ))?;
+            Ok(ActionResponse::ok(json!({"id": id})))
+        }
+        DataRequest::ClosePit { id, owner } => {
+            let freed = engine.contexts.close(Some(&[id]), &owner, true);
+            let status = if freed == 0 { 404 } else { 200 };
+            Ok(ActionResponse {
+                status,
+                ..ActionResponse::ok(json!({"succeeded": true, "num_freed": freed}))
+            })
+        }
+        DataRequest::ByQuery {
+            indices,
+            options,
+            body,
+            delete,
+            proceed_on_conflict,
+            refresh,
+            max_docs,
+        } => crate::by_query::run(
+            engine,
+            crate::by_query::ByQuery {
+                indices: &indices,
+                options,
+                body: &body,
+                delete,
+                proceed_on_conflict,
+                refresh,
+                max_docs,
+            },
+            action,
+            scope,
+        ),
+        DataRequest::FieldCaps {
+            indices,
+            options,
+            fields,
+        } => {
+            let resolved = engine.resolve_scoped(&indices, options, action, scope)?;
+            Ok(ActionResponse::ok(field_caps(&resolved, &fields, scope)))
+        }
     }
+}
+
+/// Appends the `_shard_doc` tiebreaker that lets a scroll or point in time page without
+/// skipping or repeating hits whose keys are equal; a request without a sort ranks by score.
+fn with_tiebreak(request: &mut search::SearchRequest, hidden: bool) {
+    if request.sort.iter().any(|s| s.field == "_shard_doc") {
+        return;
+    }
+    if request.sort.is_empty() {
+        request.sort.push(crate::sort::SortSpec {
+            field: "_score".into(),
+            descending: true,
+            missing_first: false,
+            unmapped: false,
+        });
+    }
+    request.sort.push(crate::sort::SortSpec {
+        field: "_shard_doc".into(),
+        descending: false,
+        missing_first: false,
+        unmapped: false,
+    });
+    if hidden {
+        request.hidden_tiebreak = true;
+    } else {
+        request.show_sort = true;
+    }
+}
+
+/// `_field_caps`: each field matching the patterns, by type, with whether it is searchable
+/// and aggregatable and, when indices disagree, which index has which type. Fields a reader
+/// may not see are left out, as if unmapped.
+fn field_caps(indices: &[Arc<Index>], patterns: &[String], scope: &dyn IndexScope) -> Value {
+    use std::collections::BTreeMap;
+    // field -> type -> indices
+    let mut found: BTreeMap<String, BTreeMap<&'static str, Vec<String>>> = BTreeMap::new();
+    for index in indices {
+        let restrictions = index.restrictions(scope, "indices:data/read/field_caps");
+        let mappings = index.state().mappings.clone();
+        for (path, kind) in mappings.leaf_fields() {
+            if restrictions
+                .fields
+                .as_ref()
+                .is_some_and(|allowed| !allowed(&path))
+            {
+                continue;
+            }
+            if !patterns.iter().any(|p| crate::names::glob_match(p, &path)) {
+                continue;
+            }
+            found
+                .entry(path)
+                .or_default()
+                .entry(kind)
+                .or_default()
+                .push(index.name.clone());
+        }
+    }
+    let mut fields = Map::new();
+    for (path, types) in found {
+        let conflicting = types.len() > 1;
+        let mut by_type = Map::new();
+        for (kind, names) in types {
+            let aggregatable = kind != "text" && kind != "object";
+            let mut entry = json!({
+                "type": kind,
+                "metadata_field": false,
+                "searchable": kind != "object",
+                "aggregatable": aggregatable,
+            });
+            if conflicting {
+                entry["indices"] = json!(names);
+            }
+            by_type.insert(kind.to_string(), entry);
+        }
+        fields.insert(path, Value::Object(by_type));
+    }
+    json!({
+        "indices": indices.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+        "fields": fields,
+    })
 }
 
 /// Removes from a mapping's `properties` the fields a reader may not see; an object stays
@@ -814,7 +1092,7 @@ type Queued = (usize, &'static str, PreparedWrite);
 /// Where an item's result goes: position, operation name and id.
 type Slot = (usize, &'static str, Option<String>);
 
-fn bulk(
+pub(crate) fn bulk(
     engine: &Engine,
     items: Vec<BulkItem>,
     refresh: Refresh,

@@ -8,13 +8,18 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod by_query;
+mod contexts;
 pub mod date;
 mod date_math;
+mod highlight;
 mod index;
 pub mod mapping;
 mod names;
+mod queries;
 mod search;
 pub mod settings;
+mod sort;
 mod source;
 mod templates;
 
@@ -105,6 +110,8 @@ pub struct Engine {
     options: EngineOptions,
     stop: Arc<AtomicBool>,
     ticker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Open scrolls and points in time.
+    pub(crate) contexts: contexts::Contexts,
 }
 
 impl std::fmt::Debug for Engine {
@@ -164,6 +171,7 @@ impl Engine {
             options,
             stop: Arc::new(AtomicBool::new(false)),
             ticker: Mutex::new(None),
+            contexts: Default::default(),
         });
         let weak = Arc::downgrade(&engine);
         let stop = Arc::clone(&engine.stop);
@@ -303,6 +311,8 @@ mod tests {
                 options: IndicesOptions::default(),
                 body: json!({}),
                 count_only: true,
+                scroll: None,
+                owner: String::new(),
             })
             .expect("count");
         response.body["count"].as_u64().expect("count")

@@ -968,6 +968,28 @@ impl Mappings {
         Ok((values, Some(grown)))
     }
 
+    /// Every field by full path with its type name, objects included, multi-fields as
+    /// `parent.sub`.
+    pub fn leaf_fields(&self) -> Vec<(String, &'static str)> {
+        fn walk(field: &Field, path: &str, out: &mut Vec<(String, &'static str)>) {
+            for (name, child) in &field.properties {
+                let p = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                out.push((p.clone(), child.kind.name()));
+                for (sub, multi) in &child.fields {
+                    out.push((format!("{p}.{sub}"), multi.kind.name()));
+                }
+                walk(child, &p, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, "", &mut out);
+        out
+    }
+
     /// The mapping of a field by its full path (`user.name`, `message.keyword`).
     pub fn field(&self, path: &str) -> Option<&Field> {
         let mut current = &self.root;

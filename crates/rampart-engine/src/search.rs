@@ -20,6 +20,7 @@ use crate::Index;
 use crate::date::DateFormat;
 use crate::date_math;
 use crate::mapping::{FieldKind, Mappings};
+use crate::sort::{KeySource, SortSpec, SortValue, SortedHit, TopSorted, compare, parse_sort};
 
 fn parsing(reason: impl Into<String>) -> EsError {
     EsError::new(400, "parsing_exception", reason)
@@ -27,6 +28,44 @@ fn parsing(reason: impl Into<String>) -> EsError {
 
 /// Builds a tantivy query for one index (its mappings decide how values are typed).
 pub(crate) fn build_query(
+    index: &Index,
+    query: &Value,
+    fields: Option<&FieldPredicate>,
+) -> Result<Box<dyn Query>, EsError> {
+    let built = build_unboosted(index, query, fields)?;
+    Ok(match query_boost(query)? {
+        Some(boost) if boost != 1.0 => Box::new(tantivy::query::BoostQuery::new(built, boost)),
+        _ => built,
+    })
+}
+
+/// A query's `boost`, at its top level or, for single-field queries, beside the value.
+/// `constant_score` and `boosting` use theirs themselves.
+fn query_boost(query: &Value) -> Result<Option<f32>, EsError> {
+    let Some((kind, body)) = query.as_object().and_then(|m| m.iter().next()) else {
+        return Ok(None);
+    };
+    if matches!(kind.as_str(), "constant_score" | "boosting") {
+        return Ok(None);
+    }
+    let boost = body.get("boost").or_else(|| {
+        body.as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.values().next())
+            .and_then(|inner| inner.get("boost"))
+    });
+    match boost {
+        None => Ok(None),
+        Some(b) => match b.as_f64() {
+            Some(b) if b >= 0.0 => Ok(Some(b as f32)),
+            _ => Err(parsing(format!(
+                "[{kind}] [boost] must be a non-negative number, got [{b}]"
+            ))),
+        },
+    }
+}
+
+fn build_unboosted(
     index: &Index,
     query: &Value,
     fields: Option<&FieldPredicate>,
@@ -90,18 +129,48 @@ pub(crate) fn build_query(
         }
         "match" => {
             let (field, value) = single_field(kind, body)?;
-            let (text, operator) = match value {
+            let empty = Map::new();
+            let (text, options) = match &value {
                 Value::Object(o) => (
                     o.get("query")
                         .ok_or_else(|| parsing("[match] query requires [query]"))?
                         .clone(),
-                    o.get("operator")
-                        .and_then(Value::as_str)
-                        .unwrap_or("or")
-                        .to_lowercase(),
+                    o,
                 ),
-                v => (v.clone(), "or".to_string()),
+                v => (v.clone(), &empty),
             };
+            for key in options.keys() {
+                if !matches!(
+                    key.as_str(),
+                    "query"
+                        | "operator"
+                        | "fuzziness"
+                        | "prefix_length"
+                        | "max_expansions"
+                        | "fuzzy_transpositions"
+                        | "minimum_should_match"
+                        | "zero_terms_query"
+                        | "lenient"
+                        | "analyzer"
+                        | "auto_generate_synonyms_phrase_query"
+                        | "boost"
+                        | "_name"
+                ) {
+                    return Err(parsing(format!("[match] query does not support [{key}]")));
+                }
+            }
+            let operator = options
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or("or")
+                .to_lowercase();
+            let fuzziness = options.get("fuzziness");
+            let prefix_length = options
+                .get("prefix_length")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let zero_terms_all =
+                options.get("zero_terms_query").and_then(Value::as_str) == Some("all");
             match mappings.field(&field).map(|f| f.kind) {
                 Some(FieldKind::Text) if fields.is_some_and(|allowed| !allowed(&field)) => {
                     Ok(Box::new(EmptyQuery))
@@ -112,20 +181,45 @@ pub(crate) fn build_query(
                     } else {
                         Occur::Should
                     };
-                    let clauses: Vec<(Occur, Box<dyn Query>)> = analyze(index, &field, &text)?
-                        .into_iter()
-                        .map(|term| -> (Occur, Box<dyn Query>) {
-                            (
-                                occur,
-                                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                            )
-                        })
-                        .collect();
-                    if clauses.is_empty() {
-                        return Ok(Box::new(EmptyQuery));
+                    let terms = analyze(index, &field, &text)?;
+                    let tokens = analyzed_tokens(index, &text)?;
+                    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                    for (term, value) in terms.into_iter().zip(tokens) {
+                        let query: Box<dyn Query> = match fuzziness {
+                            Some(spec) => Box::new(crate::queries::PathTermsQuery::fuzzy(
+                                index.text_field(),
+                                crate::queries::json_str_prefix(index.text_field(), &field),
+                                &value,
+                                fuzzy_distance(Some(spec), &value)?,
+                                usize::try_from(prefix_length).unwrap_or(usize::MAX),
+                            )),
+                            None => Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                        };
+                        clauses.push((occur, query));
                     }
-                    Ok(Box::new(BooleanQuery::new(clauses)))
+                    if clauses.is_empty() {
+                        return Ok(if zero_terms_all {
+                            Box::new(AllQuery)
+                        } else {
+                            Box::new(EmptyQuery)
+                        });
+                    }
+                    let minimum = match options.get("minimum_should_match") {
+                        Some(spec) if occur == Occur::Should => {
+                            minimum_should_match(spec, clauses.len())?.max(1)
+                        }
+                        _ => usize::from(occur == Occur::Should),
+                    };
+                    Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
+                        clauses, minimum,
+                    )))
                 }
+                Some(FieldKind::Keyword) if fuzziness.is_some() => build_query(
+                    index,
+                    &json!({"fuzzy": {field: {"value": text, "fuzziness": fuzziness,
+                        "prefix_length": prefix_length}}}),
+                    fields,
+                ),
                 _ => term_query(index, &mappings, &field, &text, fields),
             }
         }
@@ -276,10 +370,141 @@ pub(crate) fn build_query(
                 clauses, minimum,
             )))
         }
+        "prefix" | "wildcard" | "regexp" => {
+            let (field, value) = single_field(kind, body)?;
+            let (pattern, case_insensitive) = match &value {
+                Value::String(s) => (s.clone(), false),
+                Value::Object(o) => (
+                    o.get("value")
+                        .or_else(|| o.get(kind.as_str()))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| parsing(format!("[{kind}] query requires a [value]")))?
+                        .to_string(),
+                    o.get("case_insensitive")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
+                other => return Err(parsing(format!("[{kind}] cannot read [{other}]"))),
+            };
+            let regex = match kind.as_str() {
+                "prefix" => format!("{}.*", crate::queries::regex_literal(&pattern)),
+                "wildcard" => crate::queries::wildcard_regex(&pattern),
+                _ => pattern.clone(),
+            };
+            let regex = if case_insensitive {
+                format!("(?i){regex}")
+            } else {
+                regex
+            };
+            let Some(prefix) = string_terms_prefix(index, &mappings, &field, kind, fields)? else {
+                return Ok(Box::new(EmptyQuery));
+            };
+            let query =
+                crate::queries::PathTermsQuery::regex(prefix.0, prefix.1, &regex).map_err(|e| {
+                    EsError::new(
+                        400,
+                        "query_shard_exception",
+                        format!("failed to create query: [{kind}] [{pattern}] on [{field}]: {e}"),
+                    )
+                })?;
+            Ok(Box::new(query))
+        }
+        "fuzzy" => {
+            let (field, value) = single_field(kind, body)?;
+            let (text, fuzziness, prefix_length) = match &value {
+                Value::Object(o) => (
+                    o.get("value")
+                        .ok_or_else(|| parsing("[fuzzy] query requires a [value]"))?
+                        .clone(),
+                    o.get("fuzziness").cloned(),
+                    o.get("prefix_length").and_then(Value::as_u64).unwrap_or(0),
+                ),
+                v => (v.clone(), None, 0),
+            };
+            let text = match text {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let Some(prefix) = string_terms_prefix(index, &mappings, &field, kind, fields)? else {
+                return Ok(Box::new(EmptyQuery));
+            };
+            let distance = fuzzy_distance(fuzziness.as_ref(), &text)?;
+            Ok(Box::new(crate::queries::PathTermsQuery::fuzzy(
+                prefix.0,
+                prefix.1,
+                &text,
+                distance,
+                usize::try_from(prefix_length).unwrap_or(usize::MAX),
+            )))
+        }
+        "match_phrase_prefix" => {
+            let (field, value) = single_field(kind, body)?;
+            let (text, max_expansions) = match &value {
+                Value::Object(o) => (
+                    o.get("query")
+                        .cloned()
+                        .ok_or_else(|| parsing("[match_phrase_prefix] query requires [query]"))?,
+                    o.get("max_expansions")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(50),
+                ),
+                v => (v.clone(), 50),
+            };
+            if fields.is_some_and(|allowed| !allowed(&field)) {
+                return Ok(Box::new(EmptyQuery));
+            }
+            match mappings.field(&field).map(|f| f.kind) {
+                Some(FieldKind::Text) => {
+                    let terms = analyze(index, &field, &text)?;
+                    match terms.len() {
+                        0 => Ok(Box::new(EmptyQuery)),
+                        1 => {
+                            let value = analyzed_tokens(index, &text)?.concat();
+                            let query = crate::queries::PathTermsQuery::regex(
+                                index.text_field(),
+                                crate::queries::json_str_prefix(index.text_field(), &field),
+                                &format!("{}.*", crate::queries::regex_literal(&value)),
+                            )
+                            .map_err(|e| EsError::bad_request(format!("[{kind}]: {e}")))?;
+                            Ok(Box::new(query))
+                        }
+                        _ => {
+                            let mut query = tantivy::query::PhrasePrefixQuery::new(terms);
+                            query.set_max_expansions(
+                                u32::try_from(max_expansions).unwrap_or(u32::MAX),
+                            );
+                            Ok(Box::new(query))
+                        }
+                    }
+                }
+                _ => build_query(index, &json!({"prefix": {field: {"value": text}}}), fields),
+            }
+        }
+        "boosting" => {
+            let positive = body
+                .get("positive")
+                .ok_or_else(|| parsing("[boosting] query requires [positive]"))?;
+            let negative = body
+                .get("negative")
+                .ok_or_else(|| parsing("[boosting] query requires [negative]"))?;
+            let negative_boost = body
+                .get("negative_boost")
+                .and_then(Value::as_f64)
+                .filter(|b| *b >= 0.0)
+                .ok_or_else(|| {
+                    parsing("[boosting] query requires a non-negative [negative_boost]")
+                })?;
+            Ok(crate::queries::boosting(
+                build_query(index, positive, fields)?,
+                build_query(index, negative, fields)?,
+                negative_boost as f32,
+            ))
+        }
         other => Err(parsing(format!(
             "unknown query [{other}]: this version of Rampart answers match_all, match_none, \
-             term, terms, ids, match, match_phrase, multi_match, range, exists, \
-             constant_score and bool"
+             term, terms, ids, match, match_phrase, match_phrase_prefix, multi_match, range, \
+             exists, prefix, wildcard, regexp, fuzzy, constant_score, boosting, bool, \
+             query_string and simple_query_string"
         ))),
     }
 }
@@ -319,6 +544,18 @@ fn minimum_should_match(spec: &Value, shoulds: usize) -> Result<usize, EsError> 
 
 /// The terms the default analyzer makes of a text, at a text field's path.
 fn analyze(index: &Index, field: &str, text: &Value) -> Result<Vec<Term>, EsError> {
+    Ok(analyzed_tokens(index, text)?
+        .into_iter()
+        .map(|token| {
+            let mut term = Term::from_field_json_path(index.text_field(), field, true);
+            term.append_type_and_str(&token);
+            term
+        })
+        .collect())
+}
+
+/// The tokens the default analyzer makes of a text.
+fn analyzed_tokens(index: &Index, text: &Value) -> Result<Vec<String>, EsError> {
     let text = match text {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -329,13 +566,11 @@ fn analyze(index: &Index, field: &str, text: &Value) -> Result<Vec<Term>, EsErro
         .get("default")
         .ok_or_else(|| EsError::new(500, "exception", "no default tokenizer"))?;
     let mut stream = tokenizer.token_stream(&text);
-    let mut terms = Vec::new();
+    let mut tokens = Vec::new();
     while stream.advance() {
-        let mut term = Term::from_field_json_path(index.text_field(), field, true);
-        term.append_type_and_str(&stream.token().text);
-        terms.push(term);
+        tokens.push(stream.token().text.clone());
     }
-    Ok(terms)
+    Ok(tokens)
 }
 
 /// `range` on a numeric, date or keyword field (`gte`, `gt`, `lte`, `lt`, and the older
@@ -464,6 +699,84 @@ fn range_query(
         }
     }
     Ok(Box::new(tantivy::query::RangeQuery::new(lower, upper)))
+}
+
+/// Where the string terms of a keyword or text field live, for the term-pattern queries;
+/// `None` when the field is unmapped or hidden (nothing matches).
+fn string_terms_prefix(
+    index: &Index,
+    mappings: &Mappings,
+    field: &str,
+    kind: &str,
+    fields: Option<&FieldPredicate>,
+) -> Result<Option<(tantivy::schema::Field, Vec<u8>)>, EsError> {
+    if fields.is_some_and(|allowed| !allowed(field)) {
+        return Ok(None);
+    }
+    let target = match mappings.field(field).map(|f| f.kind) {
+        None => return Ok(None),
+        Some(FieldKind::Keyword | FieldKind::Ip) => index.keyword_field(),
+        Some(FieldKind::Text) => index.text_field(),
+        Some(other) => {
+            return Err(EsError::new(
+                400,
+                "query_shard_exception",
+                format!(
+                    "failed to create query: can only use [{kind}] queries on keyword and text \
+                     fields - not on [{field}] which is of type [{}]",
+                    other.name()
+                ),
+            ));
+        }
+    };
+    Ok(Some((
+        target,
+        crate::queries::json_str_prefix(target, field),
+    )))
+}
+
+/// `fuzziness` as Elasticsearch reads it: `0`, `1`, `2`, or `AUTO[:low,high]` (edits allowed
+/// by the term's length: none below `low` characters, one below `high`, else two).
+fn fuzzy_distance(fuzziness: Option<&Value>, term: &str) -> Result<u8, EsError> {
+    let spec = match fuzziness {
+        None => "AUTO".to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(other) => return Err(parsing(format!("[fuzziness] cannot read [{other}]"))),
+    };
+    let bad = || {
+        parsing(format!(
+            "[fuzziness] [{spec}] is not supported: use 0, 1, 2 or AUTO[:low,high]"
+        ))
+    };
+    if let Some(rest) = spec
+        .strip_prefix("AUTO")
+        .or_else(|| spec.strip_prefix("auto"))
+    {
+        let (low, high) = match rest.strip_prefix(':') {
+            None if rest.is_empty() => (3, 6),
+            Some(bounds) => {
+                let (l, h) = bounds.split_once(',').ok_or_else(bad)?;
+                (
+                    l.trim().parse::<usize>().map_err(|_| bad())?,
+                    h.trim().parse::<usize>().map_err(|_| bad())?,
+                )
+            }
+            None => return Err(bad()),
+        };
+        let length = term.chars().count();
+        return Ok(if length < low {
+            0
+        } else if length < high {
+            1
+        } else {
+            2
+        });
+    }
+    match spec.parse::<f64>() {
+        Ok(n) if (0.0..=2.0).contains(&n) && n.fract() == 0.0 => Ok(n as u8),
+        _ => Err(bad()),
+    }
 }
 
 fn single_field(kind: &str, body: &Value) -> Result<(String, Value), EsError> {
@@ -606,6 +919,15 @@ fn term_for(
     Ok(Some(term))
 }
 
+/// How `track_total_hits` asks the total to be counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum TrackTotal {
+    Off,
+    Exact,
+    /// Exact up to this many, then reported as "at least" (Elasticsearch's default is 10000).
+    UpTo(u64),
+}
+
 pub(crate) struct SearchRequest {
     pub query: Value,
     pub from: usize,
@@ -613,161 +935,24 @@ pub(crate) struct SearchRequest {
     pub source_includes: Vec<String>,
     pub source_excludes: Vec<String>,
     pub source_enabled: bool,
-    pub track_total_hits: bool,
+    pub track_total_hits: TrackTotal,
     /// `aggs` / `aggregations`, as given.
     pub aggregations: Option<Value>,
     /// `sort`, parsed; empty means by score.
     pub sort: Vec<SortSpec>,
+    pub search_after: Option<Vec<SortValue>>,
+    /// `fields` and `docvalue_fields` patterns: values returned beside `_source`.
+    pub fields: Vec<String>,
+    pub highlight: Option<Value>,
+    /// `pit`: the point in time to search, and how long to keep it.
+    pub pit: Option<(String, Option<String>)>,
+    /// A scroll or point in time adds `_shard_doc` as the last key so that pages never skip
+    /// or repeat hits with equal keys; it is not shown unless the client asked for it.
+    pub hidden_tiebreak: bool,
+    /// Whether hits carry their `sort` values (when the client sorted, or paged a point in
+    /// time).
+    pub show_sort: bool,
 }
-
-/// One sort key of a search.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SortSpec {
-    /// A field path, `_score` or `_doc`.
-    pub field: String,
-    pub descending: bool,
-    pub missing_first: bool,
-}
-
-/// `sort` as Elasticsearch reads it: `"field"`, `{"field": "desc"}`,
-/// `{"field": {"order": "desc", "missing": "_first"}}`, or a list of these.
-fn parse_sort(value: &Value) -> Result<Vec<SortSpec>, EsError> {
-    let items = match value {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let (field, options) = match item {
-            Value::String(field) => (field, Value::Null),
-            Value::Object(map) if map.len() == 1 => {
-                let (field, options) = map.into_iter().next().unwrap_or_else(|| unreachable!());
-                (field, options)
-            }
-            other => return Err(parsing(format!("[sort] cannot read [{other}]"))),
-        };
-        let default_descending = field == "_score";
-        let (order, missing) = match &options {
-            Value::Null => (None, None),
-            Value::String(order) => (Some(order.clone()), None),
-            Value::Object(o) => {
-                for key in o.keys() {
-                    if !matches!(
-                        key.as_str(),
-                        "order" | "missing" | "unmapped_type" | "mode" | "format"
-                    ) {
-                        return Err(parsing(format!(
-                            "[sort] option [{key}] is not supported yet"
-                        )));
-                    }
-                }
-                (
-                    o.get("order").and_then(Value::as_str).map(str::to_string),
-                    o.get("missing").and_then(Value::as_str).map(str::to_string),
-                )
-            }
-            other => return Err(parsing(format!("[sort] cannot read [{other}]"))),
-        };
-        let descending = match order.as_deref() {
-            None => default_descending,
-            Some("asc") => false,
-            Some("desc") => true,
-            Some(other) => {
-                return Err(parsing(format!(
-                    "[sort] order must be asc or desc, got [{other}]"
-                )));
-            }
-        };
-        let missing_first = match missing.as_deref() {
-            None | Some("_last") => false,
-            Some("_first") => true,
-            Some(other) => {
-                return Err(parsing(format!(
-                    "[sort] missing [{other}] is not supported: use _first or _last"
-                )));
-            }
-        };
-        out.push(SortSpec {
-            field,
-            descending,
-            missing_first,
-        });
-    }
-    Ok(out)
-}
-
-/// A document's value for one sort key.
-#[derive(Debug, Clone, PartialEq)]
-enum SortValue {
-    Missing,
-    Number(f64),
-    Text(String),
-}
-
-impl SortValue {
-    fn to_json(&self) -> Value {
-        match self {
-            SortValue::Missing => Value::Null,
-            SortValue::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => json!(*n as i64),
-            SortValue::Number(n) => json!(n),
-            SortValue::Text(t) => json!(t),
-        }
-    }
-}
-
-/// Reads a document's first value of a field from the `kw` columns.
-fn column_value(
-    segment: &tantivy::SegmentReader,
-    kind: FieldKind,
-    field: &str,
-    doc: tantivy::DocId,
-) -> Result<SortValue, EsError> {
-    let column = format!("kw.{field}");
-    let fast = segment.fast_fields();
-    let fail = |e: tantivy::TantivyError| EsError::new(500, "exception", format!("sort: {e}"));
-    if kind == FieldKind::Keyword || kind == FieldKind::Ip {
-        let Some(strings) = fast.str(&column).map_err(fail)? else {
-            return Ok(SortValue::Missing);
-        };
-        let Some(ord) = strings.term_ords(doc).next() else {
-            return Ok(SortValue::Missing);
-        };
-        let mut text = String::new();
-        strings
-            .ord_to_str(ord, &mut text)
-            .map_err(|e| EsError::new(500, "exception", format!("sort: {e}")))?;
-        return Ok(SortValue::Text(text));
-    }
-    if let Some(c) = fast.column_opt::<i64>(&column).map_err(fail)?
-        && let Some(v) = c.first(doc)
-    {
-        return Ok(SortValue::Number(v as f64));
-    }
-    if let Some(c) = fast.column_opt::<f64>(&column).map_err(fail)?
-        && let Some(v) = c.first(doc)
-    {
-        return Ok(SortValue::Number(v));
-    }
-    if let Some(c) = fast.column_opt::<u64>(&column).map_err(fail)?
-        && let Some(v) = c.first(doc)
-    {
-        return Ok(SortValue::Number(v as f64));
-    }
-    if let Some(c) = fast.column_opt::<DateTime>(&column).map_err(fail)?
-        && let Some(v) = c.first(doc)
-    {
-        return Ok(SortValue::Number(v.into_timestamp_millis() as f64));
-    }
-    if let Some(c) = fast.column_opt::<bool>(&column).map_err(fail)?
-        && let Some(v) = c.first(doc)
-    {
-        return Ok(SortValue::Number(f64::from(u8::from(v))));
-    }
-    Ok(SortValue::Missing)
-}
-
-/// Hits beyond this many matches are not sorted by field yet (they would all be read).
-const MAX_FIELD_SORTED_MATCHES: usize = 100_000;
 
 fn string_list(value: &Value) -> Vec<String> {
     match value {
@@ -794,24 +979,32 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
         source_includes: Vec::new(),
         source_excludes: Vec::new(),
         source_enabled: true,
-        track_total_hits: true,
+        track_total_hits: TrackTotal::UpTo(10_000),
         aggregations: None,
         sort: Vec::new(),
+        search_after: None,
+        fields: Vec::new(),
+        highlight: None,
+        pit: None,
+        hidden_tiebreak: false,
+        show_sort: false,
     };
     for (key, value) in map {
         match key.as_str() {
             "query" => request.query = value.clone(),
             "from" => {
-                request.from = value
-                    .as_u64()
-                    .ok_or_else(|| parsing("[from] must be a non-negative integer"))?
-                    as usize;
+                request.from = match value.as_i64() {
+                    Some(-1) => 0,
+                    Some(n) if n >= 0 => n as usize,
+                    _ => return Err(parsing("[from] must be a non-negative integer")),
+                };
             }
             "size" => {
-                request.size = value
-                    .as_u64()
-                    .ok_or_else(|| parsing("[size] must be a non-negative integer"))?
-                    as usize;
+                request.size = match value.as_i64() {
+                    Some(-1) => 10,
+                    Some(n) if n >= 0 => n as usize,
+                    _ => return Err(parsing("[size] must be a non-negative integer")),
+                };
             }
             "_source" => match value {
                 Value::Bool(b) => request.source_enabled = *b,
@@ -823,21 +1016,105 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
                 }
                 other => request.source_includes = string_list(other),
             },
-            "track_total_hits" => request.track_total_hits = value != &json!(false),
-            "sort" => request.sort = parse_sort(value)?,
+            "track_total_hits" => {
+                request.track_total_hits = match value {
+                    Value::Bool(true) => TrackTotal::Exact,
+                    Value::Bool(false) => TrackTotal::Off,
+                    Value::Number(n) if n.as_u64().is_some() => {
+                        TrackTotal::UpTo(n.as_u64().unwrap_or(0))
+                    }
+                    Value::Number(n) if n.as_i64() == Some(-1) => TrackTotal::Exact,
+                    other => {
+                        return Err(parsing(format!(
+                            "[track_total_hits] must be true, false or a number of hits, got \
+                             [{other}]"
+                        )));
+                    }
+                }
+            }
+            "sort" => {
+                request.sort = parse_sort(value)?;
+                request.show_sort = !request.sort.is_empty();
+            }
+            "search_after" => {
+                let Value::Array(items) = value else {
+                    return Err(parsing("[search_after] must be an array of sort values"));
+                };
+                request.search_after = Some(
+                    items
+                        .iter()
+                        .map(SortValue::from_json)
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "fields" | "docvalue_fields" => {
+                let Value::Array(items) = value else {
+                    return Err(parsing(format!("[{key}] must be an array")));
+                };
+                for item in items {
+                    match item {
+                        Value::String(f) => request.fields.push(f.clone()),
+                        Value::Object(o) => match o.get("field").and_then(Value::as_str) {
+                            Some(f) => request.fields.push(f.to_string()),
+                            None => {
+                                return Err(parsing(format!(
+                                    "[{key}] entries need a [field], got [{item}]"
+                                )));
+                            }
+                        },
+                        other => {
+                            return Err(parsing(format!("[{key}] cannot read [{other}]")));
+                        }
+                    }
+                }
+            }
+            "highlight" => {
+                if !value
+                    .get("fields")
+                    .is_some_and(|f| f.is_object() || f.is_array())
+                {
+                    return Err(parsing("[highlight] requires [fields]"));
+                }
+                request.highlight = Some(value.clone());
+            }
+            "pit" => {
+                let id = value
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| parsing("[pit] requires an [id]"))?;
+                let keep_alive = value
+                    .get("keep_alive")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                request.pit = Some((id.to_string(), keep_alive));
+            }
             "aggs" | "aggregations" => {
                 if !value.is_object() {
                     return Err(parsing("[aggs] must be an object"));
                 }
                 request.aggregations = Some(value.clone());
             }
-            "timeout" | "version" | "seq_no_primary_term" => {}
+            "timeout"
+            | "version"
+            | "seq_no_primary_term"
+            | "stored_fields"
+            | "explain"
+            | "track_scores"
+            | "min_score"
+            | "terminate_after"
+            | "profile" => {}
             other => {
                 return Err(parsing(format!(
                     "[{other}] is not supported in a search body by this version of Rampart"
                 )));
             }
         }
+    }
+    if request.search_after.is_some() && request.from > 0 {
+        return Err(EsError::bad_request(
+            "Cannot use [from] parameter in conjunction with [search_after]: leave [from] out \
+             and page with the sort values of the last hit",
+        ));
     }
     Ok(request)
 }
@@ -887,13 +1164,41 @@ pub(crate) fn document_visible(
     Ok(found > 0)
 }
 
+/// One index as a search sees it: a fixed view of its segments and what the reader may see of
+/// it. A scroll or point in time keeps these between requests.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub index: Arc<Index>,
+    pub searcher: tantivy::Searcher,
+    pub restrictions: IndexRestrictions,
+}
+
+impl Target {
+    pub(crate) fn now(index: &Arc<Index>, scope: &dyn IndexScope) -> Self {
+        Target {
+            index: Arc::clone(index),
+            searcher: index.searcher(),
+            restrictions: index.restrictions(scope, "indices:data/read/search"),
+        }
+    }
+}
+
+fn search_failed(e: &tantivy::TantivyError) -> EsError {
+    EsError::new(500, "exception", format!("search failed: {e}"))
+}
+
+/// What a search page answered, and where the next page of a scroll starts.
+pub(crate) struct Page {
+    pub response: Value,
+    pub last_keys: Option<Vec<SortValue>>,
+}
+
 /// Runs a search over several indices, merging by score (or by the sort keys).
 pub(crate) fn search(
-    indices: &[Arc<Index>],
+    targets: &[Target],
     request: &SearchRequest,
     max_window: u64,
-    scope: &dyn IndexScope,
-) -> Result<Value, EsError> {
+) -> Result<Page, EsError> {
     if (request.from + request.size) as u64 > max_window {
         return Err(EsError::bad_request(format!(
             "Result window is too large, from + size must be less than or equal to: \
@@ -904,23 +1209,42 @@ pub(crate) fn search(
         )));
     }
     let wanted = request.from + request.size;
+    // Ranking by score alone, from the start, is tantivy's own top-k; anything else (field keys,
+    // a cursor) goes through the sort-key collector.
+    let specs: Vec<SortSpec> = if request.sort.is_empty() {
+        vec![SortSpec {
+            field: "_score".into(),
+            descending: true,
+            missing_first: false,
+            unmapped: false,
+        }]
+    } else {
+        request.sort.clone()
+    };
+    if let Some(after) = &request.search_after
+        && after.len() != specs.len()
+    {
+        return Err(EsError::bad_request(format!(
+            "search_after has {} value(s) but sort has {}: pass the [sort] values of the last \
+             hit as they were returned",
+            after.len(),
+            specs.len()
+        )));
+    }
+    let by_score_only = request.search_after.is_none()
+        && matches!(specs.as_slice(), [only] if only.field == "_score" && only.descending);
+    let shows_scores = specs.iter().any(|s| s.field == "_score");
     let mut total = 0usize;
-    let mut hits: Vec<(f32, usize, tantivy::DocAddress, Vec<SortValue>)> = Vec::new();
-    // Sorting by score alone (descending) is the default ranking.
-    let by_score_only =
-        matches!(request.sort.as_slice(), [only] if only.field == "_score" && only.descending);
-    let by_field = !request.sort.is_empty() && !by_score_only;
-    let mut searchers = Vec::new();
-    let mut restrictions = Vec::new();
+    let mut hits: Vec<(usize, SortedHit)> = Vec::new();
     let mut aggregated: Option<IntermediateAggregationResults> = None;
-    for (i, index) in indices.iter().enumerate() {
-        let restricted = index.restrictions(scope, "indices:data/read/search");
-        let query = restricted_query(index, &request.query, &restricted)?;
-        let searcher = index.searcher();
+    for (i, target) in targets.iter().enumerate() {
+        let index = &target.index;
+        let query = restricted_query(index, &request.query, &target.restrictions)?;
+        let searcher = &target.searcher;
         if let Some(aggs) = &request.aggregations {
             // Over the same restricted query: document-level security bounds the buckets, and
             // hidden fields aggregate as if unmapped.
-            let aggs = tantivy_aggregations(index, aggs, restricted.fields.as_ref())?;
+            let aggs = tantivy_aggregations(index, aggs, target.restrictions.fields.as_ref())?;
             let collector = DistributedAggregationCollector::from_aggs(
                 aggs,
                 AggContextParams::new(
@@ -936,153 +1260,136 @@ pub(crate) fn search(
                 Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
             }
         }
-        let count = searcher
-            .search(&query, &Count)
-            .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
-        // By score, only the best `wanted` are needed; by field, every match is ranked.
-        let limit = if by_field {
-            if count > MAX_FIELD_SORTED_MATCHES {
-                return Err(EsError::bad_request(format!(
-                    "sorting {count} matches by field is not supported yet (at most \
-                     {MAX_FIELD_SORTED_MATCHES}): narrow the query"
-                )));
-            }
-            count
+        if by_score_only {
+            let (count, top) = searcher
+                .search(
+                    &query,
+                    &(Count, TopDocs::with_limit(wanted.max(1)).order_by_score()),
+                )
+                .map_err(|e| search_failed(&e))?;
+            total += count;
+            hits.extend(top.into_iter().map(|(score, addr)| {
+                (i, (vec![SortValue::Number(f64::from(score))], score, addr))
+            }));
         } else {
-            wanted
-        };
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
-            .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
-        total += count;
-        let mappings = index.state().mappings.clone();
-        for (score, addr) in top {
-            let mut keys = Vec::with_capacity(request.sort.len());
-            for spec in &request.sort {
-                keys.push(match spec.field.as_str() {
-                    "_score" => SortValue::Number(f64::from(score)),
-                    "_doc" => SortValue::Number(
-                        f64::from(addr.segment_ord) * 4_294_967_296.0 + f64::from(addr.doc_id),
-                    ),
-                    field => {
-                        let hidden = restricted
-                            .fields
-                            .as_ref()
-                            .is_some_and(|allowed| !allowed(field));
-                        match mappings.field(field).map(|f| f.kind) {
-                            Some(FieldKind::Text) => {
-                                return Err(EsError::bad_request(format!(
-                                    "Text fields are not optimised for operations that require \
-                                     per-document field data like aggregations and sorting, so \
-                                     these operations are disabled by default. Please use a \
-                                     keyword field instead ([{field}])."
-                                )));
-                            }
-                            Some(kind) if !hidden && kind != FieldKind::Object => column_value(
-                                searcher.segment_reader(addr.segment_ord),
-                                kind,
-                                field,
-                                addr.doc_id,
-                            )?,
-                            _ => {
-                                return Err(EsError::new(
-                                    400,
-                                    "query_shard_exception",
-                                    format!("No mapping found for [{field}] in order to sort on"),
-                                ));
-                            }
-                        }
-                    }
-                });
-            }
-            hits.push((score, i, addr, keys));
-        }
-        restrictions.push(restricted);
-        searchers.push(searcher);
-    }
-    if by_field {
-        let specs = &request.sort;
-        hits.sort_by(|a, b| {
-            for (spec, (x, y)) in specs.iter().zip(a.3.iter().zip(b.3.iter())) {
-                let order = match (x, y) {
-                    (SortValue::Missing, SortValue::Missing) => std::cmp::Ordering::Equal,
-                    // Missing values go last (or first) whatever the direction.
-                    (SortValue::Missing, _) if spec.missing_first => std::cmp::Ordering::Less,
-                    (SortValue::Missing, _) => std::cmp::Ordering::Greater,
-                    (_, SortValue::Missing) if spec.missing_first => std::cmp::Ordering::Greater,
-                    (_, SortValue::Missing) => std::cmp::Ordering::Less,
-                    (SortValue::Number(p), SortValue::Number(q)) => {
-                        let o = p.total_cmp(q);
-                        if spec.descending { o.reverse() } else { o }
-                    }
-                    (SortValue::Text(p), SortValue::Text(q)) => {
-                        let o = p.cmp(q);
-                        if spec.descending { o.reverse() } else { o }
-                    }
-                    (SortValue::Number(_), SortValue::Text(_)) => std::cmp::Ordering::Less,
-                    (SortValue::Text(_), SortValue::Number(_)) => std::cmp::Ordering::Greater,
+            let mappings = index.state().mappings.clone();
+            let mut sources = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                let hidden = target
+                    .restrictions
+                    .fields
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed(&spec.field));
+                // A field hidden by field-level security sorts as if it were unmapped.
+                let kind = if hidden {
+                    None
+                } else {
+                    mappings.field(&spec.field).map(|f| f.kind)
                 };
-                if order != std::cmp::Ordering::Equal {
-                    return order;
-                }
+                sources.push(KeySource::for_field(spec, kind, i)?);
             }
-            std::cmp::Ordering::Equal
-        });
-    } else {
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let collector = TopSorted {
+                specs: specs.clone(),
+                sources,
+                after: request.search_after.clone(),
+                limit: wanted.max(1),
+            };
+            let (count, top) = searcher
+                .search(&query, &(Count, collector))
+                .map_err(|e| search_failed(&e))?;
+            total += count;
+            hits.extend(top.into_iter().map(|hit| (i, hit)));
+        }
     }
+    hits.sort_by(|a, b| compare(&specs, &a.1.0, &b.1.0));
+    let last_keys = hits
+        .get(wanted.saturating_sub(1).min(hits.len().saturating_sub(1)))
+        .filter(|_| request.size > 0)
+        .map(|h| h.1.0.clone());
     // Elasticsearch reports no max_score when no hits are returned (size 0).
     let max_score = hits
-        .first()
-        .map(|h| h.0)
-        .filter(|_| request.size > 0 && !by_field);
+        .iter()
+        .map(|h| h.1.1)
+        .reduce(f32::max)
+        .filter(|_| request.size > 0 && shows_scores);
+    let highlighter = match &request.highlight {
+        Some(spec) => Some(crate::highlight::Highlighter::new(spec)?),
+        None => None,
+    };
     let mut out = Vec::new();
-    for (score, i, addr, keys) in hits.into_iter().skip(request.from).take(request.size) {
-        let index = &indices[i];
-        let id = doc_id(&searchers[i], index, addr)?;
+    for (i, (keys, score, addr)) in hits.into_iter().skip(request.from).take(request.size) {
+        let target = &targets[i];
+        let index = &target.index;
+        let id = doc_id(&target.searcher, index, addr)?;
         let mut hit = json!({"_index": index.name, "_id": id, "_score": score});
-        if by_field {
+        if !shows_scores {
             // Elasticsearch does not score hits sorted by field unless asked to.
             hit["_score"] = Value::Null;
-            hit["sort"] = Value::Array(keys.iter().map(SortValue::to_json).collect());
+        }
+        if request.show_sort {
+            let shown = if request.hidden_tiebreak {
+                &keys[..keys.len().saturating_sub(1)]
+            } else {
+                &keys[..]
+            };
+            hit["sort"] = Value::Array(shown.iter().map(SortValue::to_json).collect());
         }
         let record = index.get(&id)?;
         // The hit matched the version search holds; the store may hold a newer one, which a
         // reader limited by document-level security must be allowed to see too.
-        if let (Some(record), Some(documents)) = (&record, &restrictions[i].query)
+        if let (Some(record), Some(documents)) = (&record, &target.restrictions.query)
             && !document_visible(index, &id, record.seq_no, documents)?
         {
             continue;
         }
-        if request.source_enabled
-            && let Some(record) = record
-        {
+        let needs_source =
+            request.source_enabled || !request.fields.is_empty() || highlighter.is_some();
+        if needs_source && let Some(record) = record {
             let mut source: Value = serde_json::from_slice(&record.source).unwrap_or(Value::Null);
-            if let Some(allowed) = &restrictions[i].fields {
+            if let Some(allowed) = &target.restrictions.fields {
                 source = crate::source::filter_fields(&source, allowed.as_ref());
             }
-            hit["_source"] =
-                crate::source::filter(&source, &request.source_includes, &request.source_excludes);
+            if !request.fields.is_empty() {
+                let values = crate::source::field_values(&source, &request.fields);
+                if !values.is_empty() {
+                    hit["fields"] = Value::Object(values);
+                }
+            }
+            if let Some(highlighter) = &highlighter {
+                let mappings = index.state().mappings.clone();
+                let found = highlighter.highlight(index, &mappings, &request.query, &source)?;
+                if !found.is_empty() {
+                    hit["highlight"] = Value::Object(found);
+                }
+            }
+            if request.source_enabled {
+                hit["_source"] = crate::source::filter(
+                    &source,
+                    &request.source_includes,
+                    &request.source_excludes,
+                );
+            }
         }
         out.push(hit);
     }
-    let mut hits_json = json!({
-        "total": {"value": total, "relation": "eq"},
-        "max_score": max_score,
-        "hits": out,
-    });
-    if !request.track_total_hits {
-        hits_json.as_object_mut().map(|o| o.remove("total"));
+    let mut hits_json = json!({"max_score": max_score, "hits": out});
+    match request.track_total_hits {
+        TrackTotal::Off => {}
+        TrackTotal::Exact => hits_json["total"] = json!({"value": total, "relation": "eq"}),
+        TrackTotal::UpTo(limit) => {
+            let relation = if total as u64 > limit { "gte" } else { "eq" };
+            hits_json["total"] = json!({"value": (total as u64).min(limit), "relation": relation});
+        }
     }
     let mut response = json!({
         "took": 0,
         "timed_out": false,
-        "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0},
+        "_shards": {"total": targets.len(), "successful": targets.len(), "skipped": 0, "failed": 0},
         "hits": hits_json,
     });
-    if let (Some(aggs), Some(first)) = (&request.aggregations, indices.first()) {
+    if let (Some(aggs), Some(first)) = (&request.aggregations, targets.first()) {
         // The request in tantivy's terms, for naming the final buckets.
-        let request_aggs = tantivy_aggregations(first, aggs, None)?;
+        let request_aggs = tantivy_aggregations(&first.index, aggs, None)?;
         let result = match aggregated {
             Some(all) => all
                 .into_final_result(request_aggs, AggregationLimitsGuard::default())
@@ -1092,7 +1399,10 @@ pub(crate) fn search(
         response["aggregations"] = serde_json::to_value(&result)
             .map_err(|e| EsError::new(500, "exception", format!("aggregation result: {e}")))?;
     }
-    Ok(response)
+    Ok(Page {
+        response,
+        last_keys,
+    })
 }
 
 /// `calendar_interval` units of constant length in UTC become the `fixed_interval` tantivy

@@ -28,6 +28,44 @@ fn may_contain(pattern: &str, path: &str) -> bool {
     literal.starts_with(&prefix) || prefix.starts_with(literal) || pattern.starts_with('*')
 }
 
+/// The `fields` of a hit: every leaf value whose full path matches one of the patterns, as a
+/// flat list per path (arrays flattened), read from the (already security-filtered) source.
+pub fn field_values(source: &Value, patterns: &[String]) -> Map<String, Value> {
+    fn walk(value: &Value, path: &str, patterns: &[String], out: &mut Map<String, Value>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(child, &child_path, patterns, out);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, path, patterns, out);
+                }
+            }
+            Value::Null => {}
+            leaf => {
+                if patterns.iter().any(|p| glob_match(p, path)) {
+                    let entry = out
+                        .entry(path.to_string())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(values) = entry {
+                        values.push(leaf.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    walk(source, "", patterns, &mut out);
+    out
+}
+
 /// Keeps only the fields `allowed` lets a reader see (field-level security): leaves by their
 /// full path; objects are kept when something inside them is.
 pub fn filter_fields(source: &Value, allowed: &dyn Fn(&str) -> bool) -> Value {

@@ -563,7 +563,10 @@ impl ActionHandler for Pipeline {
                 }
             }
         }
-        if let ActionRequest::Data(data) = request {
+        if let ActionRequest::Data(mut data) = request {
+            if let Identity(Some(a)) = &identity {
+                data.set_owner(&context_owner(a));
+            }
             // Writes fsync and searches read segments: keep them off the async workers.
             let engine = Arc::clone(&self.engine);
             let result = tokio::task::spawn_blocking(move || match &scope {
@@ -641,4 +644,19 @@ impl ActionHandler for Pipeline {
         }
         self.execute(request).await
     }
+}
+
+/// Who owns the scrolls and points in time a request opens: the effective user in the realm
+/// that looked them up, and the API key when one authenticated (two keys of one user do not
+/// share contexts, as in Elasticsearch).
+fn context_owner(authentication: &Authentication) -> String {
+    let mut owner = format!(
+        "{}/{}",
+        authentication.lookup_realm.name, authentication.user.username
+    );
+    if let Some(key) = &authentication.api_key {
+        owner.push_str("/api_key/");
+        owner.push_str(&key.id);
+    }
+    owner
 }

@@ -764,16 +764,224 @@ fn search(
             json!(false)
         };
     }
-    if param(query, "q").is_some() {
-        return Err(EsError::bad_request(
-            "[q] (query string search) is not supported yet: send a query in the body",
-        ));
+    if let Some(q) = param(query, "q") {
+        if body.get("query").is_some() {
+            return Err(EsError::bad_request(
+                "[q] and a [query] in the body cannot be used together: use one of them",
+            ));
+        }
+        let mut query_string = json!({"query": q});
+        for (name, key) in [
+            ("df", "default_field"),
+            ("default_operator", "default_operator"),
+            ("analyze_wildcard", "analyze_wildcard"),
+            ("lenient", "lenient"),
+        ] {
+            if let Some(v) = param(query, name) {
+                query_string[key] = match key {
+                    "analyze_wildcard" | "lenient" => json!(v != "false"),
+                    _ => json!(v),
+                };
+            }
+        }
+        body["query"] = json!({"query_string": query_string});
+    }
+    if let Some(sort) = param(query, "sort") {
+        let mut keys = Vec::new();
+        for key in sort.split(',').filter(|k| !k.is_empty()) {
+            keys.push(match key.rsplit_once(':') {
+                Some((field, order @ ("asc" | "desc"))) => json!({ field: order }),
+                Some((_, other)) => {
+                    return Err(invalid_value(
+                        "sort",
+                        key,
+                        &format!("field or field:asc|desc (not [{other}])"),
+                    ));
+                }
+                None => json!(key),
+            });
+        }
+        body["sort"] = Value::Array(keys);
+    }
+    for name in ["docvalue_fields", "stored_fields"] {
+        if let Some(v) = param(query, name) {
+            body[name] = json!(list(v));
+        }
+    }
+    let scroll = param(query, "scroll").map(str::to_string);
+    if scroll.is_some() && count_only {
+        return Err(EsError::bad_request("[scroll] is not allowed with _count"));
     }
     data(DataRequest::Search {
         indices: indices(params),
         options: indices_options(query)?,
         body,
         count_only,
+        scroll,
+        owner: String::new(),
+    })
+}
+
+/// `_search/scroll`: the id and keep-alive from the path, the query or the body.
+fn scroll(
+    params: Params<'_, '_, '_>,
+    query: Query<'_>,
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let body = body_json(body, "a scroll request")?;
+    let scroll_id = params
+        .get("scroll_id")
+        .map(str::to_string)
+        .or_else(|| param(query, "scroll_id").map(str::to_string))
+        .or_else(|| {
+            body.get("scroll_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .ok_or_else(|| validation("scroll_id is missing;"))?;
+    let keep_alive = param(query, "scroll").map(str::to_string).or_else(|| {
+        body.get("scroll")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    data(DataRequest::Scroll {
+        scroll_id,
+        keep_alive,
+        owner: String::new(),
+    })
+}
+
+fn clear_scroll(
+    params: Params<'_, '_, '_>,
+    query: Query<'_>,
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let body = body_json(body, "a clear scroll request")?;
+    let mut ids: Vec<String> = params.get("scroll_id").map(list).unwrap_or_default();
+    if let Some(v) = param(query, "scroll_id") {
+        ids.extend(list(v));
+    }
+    match body.get("scroll_id") {
+        Some(Value::String(id)) => ids.push(id.clone()),
+        Some(Value::Array(items)) => {
+            ids.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)))
+        }
+        Some(other) => {
+            return Err(EsError::bad_request(format!(
+                "[scroll_id] must be a string or an array of strings, got [{other}]"
+            )));
+        }
+        None => {}
+    }
+    let all = ids.iter().any(|i| i == "_all");
+    if ids.is_empty() {
+        return Err(validation("scroll_id is missing;"));
+    }
+    data(DataRequest::ClearScroll {
+        scroll_ids: ids,
+        all,
+        owner: String::new(),
+    })
+}
+
+fn open_pit(
+    params: Params<'_, '_, '_>,
+    query: Query<'_>,
+    _body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let keep_alive = param(query, "keep_alive")
+        .ok_or_else(|| validation("[keep_alive] is missing;"))?
+        .to_string();
+    data(DataRequest::OpenPit {
+        indices: indices(params),
+        options: indices_options(query)?,
+        keep_alive,
+        owner: String::new(),
+    })
+}
+
+fn close_pit(
+    _params: Params<'_, '_, '_>,
+    _query: Query<'_>,
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let body = body_json(body, "a close point in time request")?;
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| validation("[id] is missing;"))?
+        .to_string();
+    data(DataRequest::ClosePit {
+        id,
+        owner: String::new(),
+    })
+}
+
+fn by_query(
+    params: Params<'_, '_, '_>,
+    query: Query<'_>,
+    body: &[u8],
+    delete: bool,
+) -> Result<ActionRequest, EsError> {
+    let body = body_json(body, "a by-query request")?;
+    let proceed_on_conflict = match param(query, "conflicts") {
+        None | Some("abort") => false,
+        Some("proceed") => true,
+        Some(other) => return Err(invalid_value("conflicts", other, "abort or proceed")),
+    };
+    if param(query, "wait_for_completion") == Some("false") {
+        return Err(EsError::bad_request(
+            "[wait_for_completion=false] (background tasks) is not supported yet: leave it out \
+             and the request answers when the work is done",
+        ));
+    }
+    if let Some(slices) = param(query, "slices")
+        && slices != "1"
+        && slices != "auto"
+    {
+        return Err(invalid_value(
+            "slices",
+            slices,
+            "1 or auto (one node runs one slice)",
+        ));
+    }
+    if param(query, "q").is_some() {
+        return Err(EsError::bad_request(
+            "[q] is not supported on by-query requests yet: send a [query] in the body",
+        ));
+    }
+    data(DataRequest::ByQuery {
+        indices: indices(params),
+        options: indices_options(query)?,
+        body,
+        delete,
+        proceed_on_conflict,
+        refresh: flag(query, "refresh", false)?,
+        max_docs: u64_param(query, "max_docs")?,
+    })
+}
+
+fn field_caps(
+    params: Params<'_, '_, '_>,
+    query: Query<'_>,
+    body: &[u8],
+) -> Result<ActionRequest, EsError> {
+    let body = body_json(body, "a field capabilities request")?;
+    let mut fields: Vec<String> = param(query, "fields").map(list).unwrap_or_default();
+    match body.get("fields") {
+        Some(Value::Array(items)) => {
+            fields.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+        Some(Value::String(v)) => fields.extend(list(v)),
+        _ => {}
+    }
+    if fields.is_empty() {
+        return Err(validation("specified fields can't be null or empty;"));
+    }
+    data(DataRequest::FieldCaps {
+        indices: indices(params),
+        options: indices_options(query)?,
+        fields,
     })
 }
 
@@ -1104,8 +1312,41 @@ const SEARCH_PARAMS: &[&str] = &[
     "ccs_minimize_roundtrips",
     "allow_partial_search_results",
     "q",
+    "df",
+    "default_operator",
+    "analyze_wildcard",
+    "lenient",
+    "sort",
+    "scroll",
+    "docvalue_fields",
+    "stored_fields",
+    "seq_no_primary_term",
+    "version",
+    "explain",
+    "track_scores",
     "min_score",
     "terminate_after",
+];
+const FIELD_CAPS_PARAMS: &[&str] = &[
+    "fields",
+    "ignore_unavailable",
+    "allow_no_indices",
+    "expand_wildcards",
+    "include_unmapped",
+];
+const BY_QUERY_PARAMS: &[&str] = &[
+    "ignore_unavailable",
+    "allow_no_indices",
+    "expand_wildcards",
+    "conflicts",
+    "refresh",
+    "max_docs",
+    "wait_for_completion",
+    "slices",
+    "scroll_size",
+    "requests_per_second",
+    "timeout",
+    "q",
 ];
 
 fn endpoint(
@@ -1382,6 +1623,76 @@ pub(crate) fn routes() -> Vec<(&'static str, Vec<Endpoint>)> {
         ("/_search", search_endpoints(false)),
         ("/{index}/_search", search_endpoints(false)),
         ("/_count", search_endpoints(true)),
+        (
+            "/_search/scroll",
+            vec![
+                endpoint(
+                    M::GET,
+                    &["scroll", "scroll_id", "rest_total_hits_as_int"],
+                    true,
+                    scroll,
+                ),
+                endpoint(
+                    M::POST,
+                    &["scroll", "scroll_id", "rest_total_hits_as_int"],
+                    true,
+                    scroll,
+                ),
+                endpoint(M::DELETE, &["scroll_id"], true, clear_scroll),
+            ],
+        ),
+        (
+            "/_search/scroll/{scroll_id}",
+            vec![
+                endpoint(M::GET, &["scroll", "rest_total_hits_as_int"], true, scroll),
+                endpoint(M::POST, &["scroll", "rest_total_hits_as_int"], true, scroll),
+                endpoint(M::DELETE, &[], true, clear_scroll),
+            ],
+        ),
+        (
+            "/{index}/_pit",
+            vec![endpoint(
+                M::POST,
+                &[
+                    "keep_alive",
+                    "ignore_unavailable",
+                    "expand_wildcards",
+                    "allow_no_indices",
+                    "preference",
+                    "routing",
+                    "allow_partial_search_results",
+                ],
+                true,
+                open_pit,
+            )],
+        ),
+        ("/_pit", vec![endpoint(M::DELETE, &[], true, close_pit)]),
+        (
+            "/{index}/_delete_by_query",
+            vec![endpoint(M::POST, BY_QUERY_PARAMS, true, |p, q, b| {
+                by_query(p, q, b, true)
+            })],
+        ),
+        (
+            "/{index}/_update_by_query",
+            vec![endpoint(M::POST, BY_QUERY_PARAMS, true, |p, q, b| {
+                by_query(p, q, b, false)
+            })],
+        ),
+        (
+            "/_field_caps",
+            vec![
+                endpoint(M::GET, FIELD_CAPS_PARAMS, true, field_caps),
+                endpoint(M::POST, FIELD_CAPS_PARAMS, true, field_caps),
+            ],
+        ),
+        (
+            "/{index}/_field_caps",
+            vec![
+                endpoint(M::GET, FIELD_CAPS_PARAMS, true, field_caps),
+                endpoint(M::POST, FIELD_CAPS_PARAMS, true, field_caps),
+            ],
+        ),
         ("/_msearch", msearch_endpoints()),
         ("/{index}/_msearch", msearch_endpoints()),
         ("/{index}/_count", search_endpoints(true)),
