@@ -13,6 +13,8 @@ mod date_math;
 mod index;
 pub mod mapping;
 mod names;
+#[allow(dead_code)] // Until search.rs routes query_string and simple_query_string here.
+mod query_string;
 mod search;
 pub mod settings;
 mod source;
