@@ -17,6 +17,7 @@ mod index;
 pub mod mapping;
 mod names;
 mod queries;
+mod query_string;
 mod search;
 pub mod settings;
 mod sort;

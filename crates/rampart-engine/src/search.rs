@@ -480,6 +480,25 @@ fn build_unboosted(
                 _ => build_query(index, &json!({"prefix": {field: {"value": text}}}), fields),
             }
         }
+        "query_string" | "simple_query_string" => {
+            let expand = |pattern: &str| -> Vec<String> {
+                if !pattern.contains('*') {
+                    return vec![pattern.to_string()];
+                }
+                // Patterns reach the fields words can be looked up in: text and keyword.
+                mappings
+                    .leaf_fields()
+                    .into_iter()
+                    .filter(|(path, kind)| {
+                        matches!(*kind, "text" | "keyword") && crate::names::glob_match(pattern, path)
+                    })
+                    .map(|(path, _)| path)
+                    .collect()
+            };
+            let translated =
+                crate::query_string::translate(body, kind == "simple_query_string", &expand)?;
+            build_query(index, &translated, fields)
+        }
         "boosting" => {
             let positive = body
                 .get("positive")
