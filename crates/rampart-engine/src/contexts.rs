@@ -192,11 +192,20 @@ mod tests {
                 Duration::from_secs(60),
             ))
             .expect("test setup");
-        let err = contexts.use_pit(&id, "native/bob", None).map(|_| ()).expect_err("refused");
+        let err = contexts
+            .use_pit(&id, "native/bob", None)
+            .map(|_| ())
+            .expect_err("refused");
         assert_eq!(err.status, 404);
-        assert_eq!(contexts.close(Some(std::slice::from_ref(&id)), "native/bob", true), 0);
+        assert_eq!(
+            contexts.close(Some(std::slice::from_ref(&id)), "native/bob", true),
+            0
+        );
         assert!(contexts.use_pit(&id, "native/alice", None).is_ok());
-        assert_eq!(contexts.close(Some(std::slice::from_ref(&id)), "native/alice", true), 1);
+        assert_eq!(
+            contexts.close(Some(std::slice::from_ref(&id)), "native/alice", true),
+            1
+        );
         assert!(contexts.use_pit(&id, "native/alice", None).is_err());
     }
 
@@ -217,7 +226,10 @@ mod tests {
 
     #[test]
     fn keep_alive_limits() {
-        assert_eq!(keep_alive("1m", "scroll").expect("test setup"), Duration::from_secs(60));
+        assert_eq!(
+            keep_alive("1m", "scroll").expect("test setup"),
+            Duration::from_secs(60)
+        );
         assert!(keep_alive("2d", "scroll").is_err());
         assert!(keep_alive("soon", "scroll").is_err());
     }

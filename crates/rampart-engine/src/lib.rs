@@ -7,6 +7,7 @@
 //! may touch, what a reader may see) and never decides who may do what.
 #![forbid(unsafe_code)]
 
+mod aggs;
 mod api;
 mod by_query;
 mod contexts;

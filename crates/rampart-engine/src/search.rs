@@ -17,6 +17,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
 use crate::Index;
+use crate::aggs::aggregation_error;
 use crate::date::DateFormat;
 use crate::date_math;
 use crate::mapping::{FieldKind, Mappings};
@@ -490,7 +491,8 @@ fn build_unboosted(
                     .leaf_fields()
                     .into_iter()
                     .filter(|(path, kind)| {
-                        matches!(*kind, "text" | "keyword") && crate::names::glob_match(pattern, path)
+                        matches!(*kind, "text" | "keyword")
+                            && crate::names::glob_match(pattern, path)
                     })
                     .map(|(path, _)| path)
                     .collect()
@@ -1140,7 +1142,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
 
 /// The query a restricted reader runs: theirs, with hidden fields matching nothing, and the
 /// role's document query as a filter (document-level security is judged on all fields).
-fn restricted_query(
+pub(crate) fn restricted_query(
     index: &Index,
     query: &Value,
     restrictions: &IndexRestrictions,
@@ -1256,6 +1258,24 @@ pub(crate) fn search(
     let mut total = 0usize;
     let mut hits: Vec<(usize, SortedHit)> = Vec::new();
     let mut aggregated: Option<IntermediateAggregationResults> = None;
+    // Calendar histograms bucket by bounds every index must share: the span of their fields
+    // over the whole search, under each reader's restrictions.
+    let mut spans = crate::aggs::Spans::new();
+    if let Some(aggs) = &request.aggregations {
+        let mut fields = Vec::new();
+        crate::aggs::span_fields(aggs, &mut fields);
+        for target in targets {
+            let query = restricted_query(&target.index, &request.query, &target.restrictions)?;
+            crate::aggs::widen_spans(
+                &target.index,
+                &target.searcher,
+                query.as_ref(),
+                &fields,
+                target.restrictions.fields.as_ref(),
+                &mut spans,
+            )?;
+        }
+    }
     for (i, target) in targets.iter().enumerate() {
         let index = &target.index;
         let query = restricted_query(index, &request.query, &target.restrictions)?;
@@ -1263,9 +1283,10 @@ pub(crate) fn search(
         if let Some(aggs) = &request.aggregations {
             // Over the same restricted query: document-level security bounds the buckets, and
             // hidden fields aggregate as if unmapped.
-            let aggs = tantivy_aggregations(index, aggs, target.restrictions.fields.as_ref())?;
+            let prepared =
+                crate::aggs::prepare(index, aggs, target.restrictions.fields.as_ref(), &spans)?;
             let collector = DistributedAggregationCollector::from_aggs(
-                aggs,
+                prepared.request,
                 AggContextParams::new(
                     AggregationLimitsGuard::default(),
                     index.search_index().tokenizers().clone(),
@@ -1408,186 +1429,47 @@ pub(crate) fn search(
     });
     if let (Some(aggs), Some(first)) = (&request.aggregations, targets.first()) {
         // The request in tantivy's terms, for naming the final buckets.
-        let request_aggs = tantivy_aggregations(&first.index, aggs, None)?;
+        let prepared = crate::aggs::prepare(&first.index, aggs, None, &spans)?;
         let result = match aggregated {
             Some(all) => all
-                .into_final_result(request_aggs, AggregationLimitsGuard::default())
+                .into_final_result(prepared.request, AggregationLimitsGuard::default())
                 .map_err(|e| aggregation_error(&e))?,
             None => tantivy::aggregation::agg_result::AggregationResults::default(),
         };
-        response["aggregations"] = serde_json::to_value(&result)
+        let mut shaped = serde_json::to_value(&result)
             .map_err(|e| EsError::new(500, "exception", format!("aggregation result: {e}")))?;
+        // top_hits hands back ids: their sources are read as a search hit's would be, under
+        // the reader's document- and field-level security.
+        let fetch = |id: &str| -> Option<(String, Value)> {
+            for target in targets {
+                let Ok(Some(record)) = target.index.get(id) else {
+                    continue;
+                };
+                if let Some(documents) = &target.restrictions.query
+                    && !document_visible(&target.index, id, record.seq_no, documents)
+                        .unwrap_or(false)
+                {
+                    continue;
+                }
+                let mut source: Value =
+                    serde_json::from_slice(&record.source).unwrap_or(Value::Null);
+                if let Some(allowed) = &target.restrictions.fields {
+                    source = crate::source::filter_fields(&source, allowed.as_ref());
+                }
+                return Some((target.index.name.clone(), source));
+            }
+            None
+        };
+        if let Value::Object(map) = &mut shaped {
+            map.insert("doc_count".into(), json!(total));
+            crate::aggs::finish(map, &prepared.plan, &fetch);
+            map.remove("doc_count");
+        }
+        response["aggregations"] = shaped;
     }
     Ok(Page {
         response,
         last_keys,
-    })
-}
-
-/// `calendar_interval` units of constant length in UTC become the `fixed_interval` tantivy
-/// computes (weeks start on Monday, as Elasticsearch's do: the epoch was a Thursday). Months,
-/// quarters and years vary in length and are refused until calendar bucketing lands.
-fn calendar_to_fixed(histogram: &mut Map<String, Value>) -> Result<(), EsError> {
-    let Some(interval) = histogram
-        .remove("calendar_interval")
-        .or_else(|| histogram.remove("interval"))
-    else {
-        return Ok(());
-    };
-    let unit = interval.as_str().unwrap_or_default().trim().to_string();
-    let (fixed, offset) = match unit.as_str() {
-        "1s" | "second" => ("1s", None),
-        "1m" | "minute" => ("1m", None),
-        "1h" | "hour" => ("1h", None),
-        "1d" | "day" => ("1d", None),
-        "1w" | "week" => ("7d", Some("4d")),
-        other => {
-            return Err(EsError::bad_request(format!(
-                "[calendar_interval: {other}] is not supported yet: use minute, hour, day or                  week, or a fixed_interval"
-            )));
-        }
-    };
-    if histogram.contains_key("time_zone") {
-        return Err(EsError::bad_request(
-            "[time_zone] on a date_histogram is not supported yet: buckets are in UTC",
-        ));
-    }
-    histogram.insert("fixed_interval".into(), json!(fixed));
-    if let Some(offset) = offset
-        && !histogram.contains_key("offset")
-    {
-        histogram.insert("offset".into(), json!(offset));
-    }
-    Ok(())
-}
-
-/// Aggregation types whose every field reference is a `field` key, which the rewrite maps
-/// (and field-level security hides). Others, such as `top_hits` with its `docvalue_fields`,
-/// could name a column directly, so they are refused until they are mapped the same way.
-const AGGREGATION_TYPES: &[&str] = &[
-    "terms",
-    "histogram",
-    "date_histogram",
-    "range",
-    "avg",
-    "min",
-    "max",
-    "sum",
-    "stats",
-    "value_count",
-    "cardinality",
-    "percentiles",
-];
-
-fn check_aggregation_types(aggs: &Value) -> Result<(), EsError> {
-    let Value::Object(named) = aggs else {
-        return Err(parsing("[aggs] must be an object"));
-    };
-    for (name, definition) in named {
-        let Value::Object(definition) = definition else {
-            return Err(parsing(format!("aggregation [{name}] must be an object")));
-        };
-        for (key, body) in definition {
-            match key.as_str() {
-                "aggs" | "aggregations" => check_aggregation_types(body)?,
-                "meta" => {}
-                kind if AGGREGATION_TYPES.contains(&kind) => {
-                    if body.get("script").is_some() {
-                        return Err(parsing(format!(
-                            "aggregation [{name}]: scripts are not supported"
-                        )));
-                    }
-                }
-                other => {
-                    return Err(parsing(format!(
-                        "aggregation [{name}]: [{other}] is not supported yet; this version \
-                         answers {}",
-                        AGGREGATION_TYPES.join(", ")
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn aggregation_error(e: &tantivy::TantivyError) -> EsError {
-    EsError::bad_request(format!("aggregation failed: {e}"))
-}
-
-/// An Elasticsearch aggregation request with field names rewritten to the index's columns:
-/// keyword, numeric, date, boolean and IP values live in the `kw` JSON column at their path.
-/// Text fields are refused as Elasticsearch refuses them; unknown fields and fields hidden by
-/// field-level security aggregate as unmapped (no values).
-fn tantivy_aggregations(
-    index: &Index,
-    aggs: &Value,
-    fields: Option<&FieldPredicate>,
-) -> Result<tantivy::aggregation::agg_req::Aggregations, EsError> {
-    fn rewrite(
-        value: &mut Value,
-        mappings: &Mappings,
-        fields: Option<&FieldPredicate>,
-    ) -> Result<(), EsError> {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::Object(histogram)) = map.get_mut("date_histogram") {
-                    calendar_to_fixed(histogram)?;
-                }
-                for (key, child) in map.iter_mut() {
-                    if key == "field"
-                        && let Value::String(path) = child
-                    {
-                        let hidden = fields.is_some_and(|allowed| !allowed(path));
-                        *path = match mappings.field(path).map(|f| f.kind) {
-                            _ if hidden => "kw.__rampart_unmapped".to_string(),
-                            None => "kw.__rampart_unmapped".to_string(),
-                            Some(FieldKind::Text) => {
-                                return Err(EsError::bad_request(format!(
-                                    "Text fields are not optimised for operations that require \
-                                     per-document field data like aggregations and sorting, so \
-                                     these operations are disabled by default. Please use a \
-                                     keyword field instead. Alternatively, set fielddata=true on \
-                                     [{path}] in order to load field data by uninverting the \
-                                     inverted index."
-                                )));
-                            }
-                            Some(FieldKind::Object) => {
-                                return Err(EsError::bad_request(format!(
-                                    "[{path}] is an object: aggregate on one of its fields"
-                                )));
-                            }
-                            Some(_) => format!("kw.{path}"),
-                        };
-                    } else {
-                        rewrite(child, mappings, fields)?;
-                    }
-                }
-                Ok(())
-            }
-            Value::Array(items) => {
-                for item in items {
-                    rewrite(item, mappings, fields)?;
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-    let mut aggs = aggs.clone();
-    let mappings = index.state().mappings.clone();
-    check_aggregation_types(&aggs)?;
-    rewrite(&mut aggs, &mappings, fields)?;
-    serde_json::from_value(aggs).map_err(|e| {
-        EsError::new(
-            400,
-            "parsing_exception",
-            format!(
-                "cannot parse the aggregations: {e} (this version answers terms, histogram, \
-                 date_histogram, range, avg, min, max, sum, stats, value_count, cardinality, \
-                 percentiles and nested sub-aggregations)"
-            ),
-        )
     })
 }
 

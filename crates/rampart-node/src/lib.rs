@@ -483,6 +483,9 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
                 });
             }
         }
+        // Listen for SIGTERM before anyone can learn the port: a supervisor that stops the node
+        // as soon as it answers must get a clean shutdown, not the default signal action.
+        let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
         if let Some(path) = &portsfile {
             let text: String = bound.iter().map(|a| format!("{a}\n")).collect();
             write_atomic(path, text.as_bytes(), PUBLIC_FILE_MODE)
@@ -506,7 +509,7 @@ pub fn start(options: StartOptions) -> Result<(), StartError> {
             }
         );
         HttpServer::new(listeners, options, pipeline)
-            .run(shutdown_signal())
+            .run(shutdown_signal(terminate))
             .await;
         // Every acknowledged write is already durable; this makes it searchable at once on
         // the next start, with nothing to replay.
@@ -563,9 +566,8 @@ fn tls_layer(
     .map_err(|e| config_error(e.to_string()))
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
+async fn shutdown_signal(terminate: std::io::Result<tokio::signal::unix::Signal>) {
+    match terminate {
         Ok(mut term) => tokio::select! {
             _ = term.recv() => tracing::info!("received SIGTERM: stopping"),
             _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT: stopping"),
