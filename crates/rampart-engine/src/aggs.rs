@@ -324,13 +324,7 @@ pub(crate) fn prepare(
     fields: Option<&FieldPredicate>,
     spans: &Spans,
 ) -> Result<Prepared, EsError> {
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    )
-    .unwrap_or(i64::MAX);
+    let now_ms = crate::api::now_millis();
     let mut builder = Builder {
         index,
         mappings: index.state().mappings.clone(),
@@ -838,10 +832,10 @@ impl Builder<'_> {
             None => {}
             Some(Value::Bool(b)) => source = *b,
             Some(Value::Object(f)) => {
-                includes = string_list(f.get("includes"));
-                excludes = string_list(f.get("excludes"));
+                includes = crate::source::string_list(f.get("includes"));
+                excludes = crate::source::string_list(f.get("excludes"));
             }
-            Some(other) => includes = string_list(Some(other)),
+            Some(other) => includes = crate::source::string_list(Some(other)),
         }
         for key in o.keys() {
             if !matches!(key.as_str(), "sort" | "size" | "from" | "_source") {
@@ -922,17 +916,6 @@ impl Builder<'_> {
             json!({"field": field, "ranges": tantivy_ranges, "keyed": false}),
             Reshape::DateRange { ranges, keyed },
         ))
-    }
-}
-
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::names::{self, validate_index_name};
 use crate::settings::{IndexSettings, nest};
 use crate::{Engine, contexts, index_not_found, search, source};
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -1491,17 +1491,6 @@ fn cat_indices(
     })
 }
 
-fn string_or_list(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn update_aliases(
     engine: &Engine,
     body: &Value,
@@ -1531,10 +1520,10 @@ fn update_aliases(
         let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
             return Err(EsError::bad_request("each alias action must be an object"));
         };
-        let mut index_exprs = string_or_list(spec.get("index"));
-        index_exprs.extend(string_or_list(spec.get("indices")));
-        let mut aliases = string_or_list(spec.get("alias"));
-        aliases.extend(string_or_list(spec.get("aliases")));
+        let mut index_exprs = source::string_list(spec.get("index"));
+        index_exprs.extend(source::string_list(spec.get("indices")));
+        let mut aliases = source::string_list(spec.get("alias"));
+        aliases.extend(source::string_list(spec.get("aliases")));
         if index_exprs.is_empty() {
             return Err(EsError::new(
                 400,

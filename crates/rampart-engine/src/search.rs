@@ -629,13 +629,7 @@ fn range_query(
             "[time_zone] in a range query is not supported yet: dates are in UTC",
         ));
     }
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    )
-    .unwrap_or(i64::MAX);
+    let now_ms = crate::api::now_millis();
     let bad = |value: &Value| {
         EsError::new(
             400,
@@ -975,17 +969,6 @@ pub(crate) struct SearchRequest {
     pub show_sort: bool,
 }
 
-fn string_list(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
     let empty = Map::new();
     let map = match body {
@@ -1030,12 +1013,10 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
             "_source" => match value {
                 Value::Bool(b) => request.source_enabled = *b,
                 Value::Object(o) => {
-                    request.source_includes =
-                        o.get("includes").map(string_list).unwrap_or_default();
-                    request.source_excludes =
-                        o.get("excludes").map(string_list).unwrap_or_default();
+                    request.source_includes = crate::source::string_list(o.get("includes"));
+                    request.source_excludes = crate::source::string_list(o.get("excludes"));
                 }
-                other => request.source_includes = string_list(other),
+                other => request.source_includes = crate::source::string_list(Some(other)),
             },
             "track_total_hits" => {
                 request.track_total_hits = match value {

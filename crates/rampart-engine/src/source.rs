@@ -28,6 +28,18 @@ fn may_contain(pattern: &str, path: &str) -> bool {
     literal.starts_with(&prefix) || prefix.starts_with(literal) || pattern.starts_with('*')
 }
 
+/// A string or a list of strings (other values ignored), as many request keys accept.
+pub(crate) fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The `fields` of a hit: every leaf value whose full path matches one of the patterns, as a
 /// flat list per path (arrays flattened), read from the (already security-filtered) source.
 pub fn field_values(source: &Value, patterns: &[String]) -> Map<String, Value> {
