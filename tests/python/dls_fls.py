@@ -145,4 +145,56 @@ keyed = Elasticsearch(url, ca_certs=ca, api_key=key["encoded"])
 hits = keyed.search(index="hr")["hits"]["hits"]
 assert sorted(h["_id"] for h in hits) == ["2", "3", "4"], hits
 assert all(set(h["_source"]) <= {"owner", "title"} for h in hits), hits
+# The read paths of the search issue leak nothing either (state now: only record 1 is
+# alice's; 2, 3 and 4 are bob's).
+admin.indices.refresh(index="hr")
+for query in [
+    {"prefix": {"public.secret": "s"}}, {"wildcard": {"public.secret": "s*"}},
+    {"regexp": {"public.secret": "s.*"}}, {"fuzzy": {"public.secret": "s1"}},
+    {"query_string": {"query": "public.secret:s1 OR salary:100 OR s1"}},
+    {"simple_query_string": {"query": "s1 | gamma"}},
+    {"match_phrase_prefix": {"title": "gam"}},
+]:
+    assert alice.count(index="hr", query=query)["count"] == 0, query
+hit = alice.search(index="hr", query={"match": {"title": "alpha"}},
+                   highlight={"fields": {"*": {}}}, fields=["*"])["hits"]["hits"]
+assert [h["_id"] for h in hit] == ["1"], hit
+assert set(hit[0]["highlight"]) == {"title"}, hit
+assert set(hit[0]["fields"]) <= {"owner", "title", "public.name"}, hit
+caps = alice.field_caps(index="hr", fields="*")["fields"]
+assert "salary" not in caps and "public.secret" not in caps and "owner" in caps, caps
+aggs = alice.search(index="hr", size=0, aggs={
+    "latest": {"top_hits": {"size": 10, "sort": [{"salary": "desc"}]}},
+    "secret": {"filter": {"term": {"public.secret": "s1"}}},
+    "by": {"composite": {"sources": [{"s": {"terms": {"field": "public.secret"}}}]}},
+    "others": {"filters": {"filters": {"bob": {"term": {"owner": "bob"}}}}},
+    "nopay": {"missing": {"field": "salary"}},
+})["aggregations"]
+top = aggs["latest"]["hits"]["hits"]
+assert [h["_id"] for h in top] == ["1"] and "salary" not in top[0]["_source"], top
+assert aggs["secret"]["doc_count"] == 0, aggs
+assert aggs["by"]["buckets"] == [], aggs
+assert aggs["others"]["buckets"]["bob"]["doc_count"] == 0, aggs
+assert aggs["nopay"]["doc_count"] == 1, aggs
+page = alice.search(index="hr", scroll="1m", size=1)
+assert [h["_id"] for h in page["hits"]["hits"]] == ["1"], page
+try:
+    bob.scroll(scroll_id=page["_scroll_id"], scroll="1m")
+    raise SystemExit("bob continued alice's scroll")
+except NotFoundError:
+    pass
+assert alice.scroll(scroll_id=page["_scroll_id"], scroll="1m")["hits"]["hits"] == []
+pit = alice.open_point_in_time(index="hr", keep_alive="1m")["id"]
+try:
+    bob.search(pit={"id": pit}, query={"match_all": {}})
+    raise SystemExit("bob searched alice's point in time")
+except NotFoundError:
+    pass
+seen = alice.search(pit={"id": pit}, query={"match_all": {}})["hits"]["hits"]
+assert [h["_id"] for h in seen] == ["1"], seen
+alice.close_point_in_time(id=pit)
+# A delete-by-query only reaches what its author can see.
+gone = alice.delete_by_query(index="hr", query={"term": {"title": "gamma"}}, refresh=True)
+assert gone["deleted"] == 0 and gone["total"] == 0, gone
+assert carol.count(index="hr")["count"] == 4
 print("ok")

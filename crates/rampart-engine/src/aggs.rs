@@ -702,6 +702,10 @@ impl Builder<'_> {
     /// plain values and tantivy wants typed by the column they come from.
     fn composite(&self, name: &str, body: &Value) -> Result<(String, Value, Reshape), EsError> {
         let mut body = body.clone();
+        if body.get("size").is_none() {
+            // Elasticsearch's default page of buckets.
+            body["size"] = json!(10);
+        }
         let sources = body
             .get("sources")
             .and_then(Value::as_array)
