@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 use rampart_action::{EsError, FieldPredicate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tantivy::aggregation::agg_req::{AggregationVariants, Aggregations};
 use tantivy::aggregation::bucket::{FilterAggregation, QueryBuilder};
 use tantivy::query::Query;
-use time::{OffsetDateTime, UtcOffset};
 
 use crate::Index;
 use crate::date::DateFormat;
@@ -101,7 +102,7 @@ enum Reshape {
     /// A date histogram run as ranges: the bucket starts, in ms, and how keys are shown.
     Calendar {
         starts: Vec<i64>,
-        offset: UtcOffset,
+        zone: TimeZone,
         min_doc_count: u64,
         keyed: bool,
     },
@@ -633,7 +634,7 @@ impl Builder<'_> {
                 Reshape::DateHistogram { keyed },
             ));
         }
-        let offset = parse_time_zone(h.get("time_zone").and_then(Value::as_str))?;
+        let zone = parse_time_zone(h.get("time_zone").and_then(Value::as_str))?;
         let unit = Unit::parse(h)?;
         let format = self.date_format(field, body)?;
         let mut span = self.spans.get(field).copied();
@@ -667,9 +668,9 @@ impl Builder<'_> {
         let mut starts = Vec::new();
         let mut ranges = Vec::new();
         if let Some((lo, hi)) = span {
-            let mut start = unit.floor(lo, offset)?;
+            let mut start = unit.floor(lo, &zone)?;
             while start <= hi {
-                let end = unit.next(start, offset)?;
+                let end = unit.next(start, &zone)?;
                 starts.push(start);
                 ranges.push(json!({"from": ms_to_ns(start), "to": ms_to_ns(end)}));
                 if starts.len() > MAX_BUCKETS {
@@ -691,7 +692,7 @@ impl Builder<'_> {
             json!({"field": field, "ranges": ranges, "keyed": false}),
             Reshape::Calendar {
                 starts,
-                offset,
+                zone,
                 min_doc_count,
                 keyed,
             },
@@ -715,6 +716,62 @@ impl Builder<'_> {
                     "aggregation [{name}]: [composite] requires [sources]"
                 ))
             })?;
+        // tantivy's date histogram source knows years, months and weeks as calendar units;
+        // shorter units are fixed lengths in UTC. It has no time zone: refuse one rather than
+        // let it be ignored.
+        if let Some(Value::Array(list)) = body.get_mut("sources") {
+            for source in list.iter_mut() {
+                let Some(Value::Object(h)) = source
+                    .as_object_mut()
+                    .and_then(|o| o.values_mut().next())
+                    .and_then(|spec| spec.get_mut("date_histogram"))
+                else {
+                    continue;
+                };
+                if h.get("time_zone")
+                    .and_then(Value::as_str)
+                    .is_some_and(|z| !matches!(z, "UTC" | "Z" | "+00:00" | "GMT"))
+                    || h.contains_key("offset")
+                {
+                    return Err(EsError::bad_request(format!(
+                        "aggregation [{name}]: [time_zone] and [offset] in a composite \
+                         date_histogram source are not supported yet: buckets are in UTC"
+                    )));
+                }
+                h.remove("time_zone");
+                h.remove("format");
+                let interval = h
+                    .get("calendar_interval")
+                    .or_else(|| h.get("interval"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let fixed = match interval.as_deref() {
+                    Some("1s" | "second") => Some("1s"),
+                    Some("1m" | "minute") => Some("1m"),
+                    Some("1h" | "hour") => Some("1h"),
+                    Some("1d" | "day") => Some("1d"),
+                    Some("1w") => Some("week"),
+                    Some("1M") => Some("month"),
+                    Some("1y") => Some("year"),
+                    Some("1q" | "quarter") => {
+                        return Err(EsError::bad_request(format!(
+                            "aggregation [{name}]: quarters in a composite date_histogram \
+                             source are not supported yet: use month or year"
+                        )));
+                    }
+                    _ => None,
+                };
+                if let Some(unit) = fixed {
+                    h.remove("interval");
+                    if matches!(unit, "week" | "month" | "year") {
+                        h.insert("calendar_interval".into(), json!(unit));
+                    } else {
+                        h.remove("calendar_interval");
+                        h.insert("fixed_interval".into(), json!(unit));
+                    }
+                }
+            }
+        }
         if let Some(Value::Object(after)) = body.get("after").cloned() {
             let mut typed = Map::new();
             for source in &sources {
@@ -959,44 +1016,58 @@ fn calendar_to_fixed(histogram: &mut Map<String, Value>) -> Result<(), EsError> 
     Ok(())
 }
 
-/// A fixed UTC offset (`+01:00`, `-0530`, `Z`, `UTC`). Named zones need a time zone database,
-/// which this version does not carry.
-fn parse_time_zone(zone: Option<&str>) -> Result<UtcOffset, EsError> {
+/// `time_zone`: a fixed offset (`+01:00`, `-0530`, `Z`) or an IANA name (`Europe/Berlin`),
+/// looked up in the time zone database built into the binary, so a node answers the same
+/// wherever it runs.
+pub(crate) fn parse_time_zone(zone: Option<&str>) -> Result<TimeZone, EsError> {
     let Some(zone) = zone else {
-        return Ok(UtcOffset::UTC);
+        return Ok(TimeZone::UTC);
     };
     let bad = || {
         EsError::bad_request(format!(
-            "[time_zone] [{zone}] is not supported: use a fixed offset such as +01:00 or UTC \
-             (named zones such as Europe/Berlin are not supported yet)"
+            "[time_zone] [{zone}] is not a time zone: use an offset such as +01:00 or a name \
+             such as Europe/Berlin"
         ))
     };
-    if matches!(zone, "UTC" | "Z" | "Etc/UTC" | "GMT" | "Etc/GMT") {
-        return Ok(UtcOffset::UTC);
+    if matches!(zone, "UTC" | "Z" | "utc" | "GMT") {
+        return Ok(TimeZone::UTC);
     }
     let (sign, rest) = match zone.as_bytes().first() {
-        Some(b'+') => (1i8, &zone[1..]),
-        Some(b'-') => (-1i8, &zone[1..]),
-        _ => return Err(bad()),
+        Some(b'+') => (1i32, &zone[1..]),
+        Some(b'-') => (-1i32, &zone[1..]),
+        _ => return TimeZone::get(zone).map_err(|_| bad()),
     };
     let digits: String = rest.chars().filter(|c| *c != ':').collect();
     let (h, m) = match digits.len() {
-        2 => (digits.parse::<i8>().map_err(|_| bad())?, 0),
+        1 | 2 => (digits.parse::<i32>().map_err(|_| bad())?, 0),
         4 => (
-            digits[..2].parse::<i8>().map_err(|_| bad())?,
-            digits[2..].parse::<i8>().map_err(|_| bad())?,
+            digits[..2].parse::<i32>().map_err(|_| bad())?,
+            digits[2..].parse::<i32>().map_err(|_| bad())?,
         ),
         _ => return Err(bad()),
     };
-    UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())
+    if h > 18 || m > 59 {
+        return Err(bad());
+    }
+    let offset = jiff::tz::Offset::from_seconds(sign * (h * 3600 + m * 60)).map_err(|_| bad())?;
+    Ok(TimeZone::fixed(offset))
 }
 
-/// A bucket width, in local time at a fixed offset.
+/// A bucket width. Days and longer follow the calendar of the time zone (a day across a
+/// daylight-saving change lasts 23 or 25 hours); shorter units are fixed durations.
 #[derive(Debug, Clone, Copy)]
 enum Unit {
     Fixed(i64),
-    Week,
-    Months(u8),
+    Days(i32),
+    Months(i32),
+}
+
+fn jiff_error(e: jiff::Error) -> EsError {
+    EsError::bad_request(format!("date out of range: {e}"))
+}
+
+fn ms_of(zoned: &jiff::ZonedDateTime) -> i64 {
+    zoned.timestamp().as_millisecond()
 }
 
 impl Unit {
@@ -1021,8 +1092,8 @@ impl Unit {
             "1s" | "second" => Unit::Fixed(1000),
             "1m" | "minute" => Unit::Fixed(60_000),
             "1h" | "hour" => Unit::Fixed(3_600_000),
-            "1d" | "day" => Unit::Fixed(86_400_000),
-            "1w" | "week" => Unit::Week,
+            "1d" | "day" => Unit::Days(1),
+            "1w" | "week" => Unit::Days(7),
             "1M" | "month" => Unit::Months(1),
             "1q" | "quarter" => Unit::Months(3),
             "1y" | "year" => Unit::Months(12),
@@ -1035,90 +1106,68 @@ impl Unit {
         })
     }
 
-    fn local(ms: i64, offset: UtcOffset) -> Result<OffsetDateTime, EsError> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .map(|t| t.to_offset(offset))
-            .map_err(|e| EsError::bad_request(format!("date out of range: {e}")))
-    }
-
     /// The start of the bucket holding `ms`.
-    fn floor(self, ms: i64, offset: UtcOffset) -> Result<i64, EsError> {
-        let shift = i64::from(offset.whole_seconds()) * 1000;
-        Ok(match self {
-            Unit::Fixed(width) => (ms + shift).div_euclid(width) * width - shift,
-            Unit::Week => {
-                let day = 86_400_000;
-                let local_day = (ms + shift).div_euclid(day);
-                // 1970-01-01 was a Thursday: Monday-based weeks start 3 days before.
-                let monday = local_day - (local_day + 3).rem_euclid(7);
-                monday * day - shift
+    fn floor(self, ms: i64, zone: &TimeZone) -> Result<i64, EsError> {
+        let at = Timestamp::from_millisecond(ms).map_err(jiff_error)?;
+        let local = at.to_zoned_datetime(zone.clone());
+        let date = local.date();
+        let first = match self {
+            Unit::Fixed(width) => {
+                // Rounded on the local clock, then read back at the offset in force there.
+                let offset = i64::from(zone.to_offset(at).seconds()) * 1000;
+                return Ok((ms + offset).div_euclid(width) * width - offset);
             }
+            Unit::Days(1) => date,
+            Unit::Days(_) => date
+                .checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days())
+                .map_err(jiff_error)?,
             Unit::Months(n) => {
-                let t = Self::local(ms, offset)?;
-                let month0 = t.month() as u8 - 1;
-                let start_month = month0 - month0 % n;
-                let date = time::Date::from_calendar_date(
-                    t.year(),
-                    time::Month::try_from(start_month + 1)
-                        .map_err(|e| EsError::bad_request(e.to_string()))?,
-                    1,
-                )
-                .map_err(|e| EsError::bad_request(e.to_string()))?;
-                let local = date.midnight().assume_offset(offset);
-                i64::try_from(local.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+                let month0 = i32::from(date.month()) - 1;
+                let start = i8::try_from(month0 - month0 % n + 1).unwrap_or(1);
+                jiff::civil::Date::new(date.year(), start, 1).map_err(jiff_error)?
             }
-        })
+        };
+        Ok(ms_of(
+            &first
+                .to_zoned_datetime(zone.clone())
+                .and_then(|z| z.start_of_day())
+                .map_err(jiff_error)?,
+        ))
     }
 
     /// The start of the bucket after the one starting at `start`.
-    fn next(self, start: i64, offset: UtcOffset) -> Result<i64, EsError> {
-        Ok(match self {
-            Unit::Fixed(width) => start + width,
-            Unit::Week => start + 7 * 86_400_000,
-            Unit::Months(n) => {
-                let t = Self::local(start, offset)?;
-                let total = t.year() * 12 + (t.month() as i32 - 1) + i32::from(n);
-                let date = time::Date::from_calendar_date(
-                    total.div_euclid(12),
-                    time::Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1))
-                        .map_err(|e| EsError::bad_request(e.to_string()))?,
-                    1,
-                )
-                .map_err(|e| EsError::bad_request(e.to_string()))?;
-                let local = date.midnight().assume_offset(offset);
-                i64::try_from(local.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-            }
-        })
+    fn next(self, start: i64, zone: &TimeZone) -> Result<i64, EsError> {
+        let date = Timestamp::from_millisecond(start)
+            .map_err(jiff_error)?
+            .to_zoned_datetime(zone.clone())
+            .date();
+        let next = match self {
+            Unit::Fixed(width) => return Ok(start + width),
+            Unit::Days(n) => date.checked_add(n.days()),
+            Unit::Months(n) => date.checked_add(n.months()),
+        }
+        .map_err(jiff_error)?;
+        Ok(ms_of(
+            &next
+                .to_zoned_datetime(zone.clone())
+                .and_then(|z| z.start_of_day())
+                .map_err(jiff_error)?,
+        ))
     }
 }
 
 /// Elasticsearch's default rendering of a date key: `2024-01-31T00:00:00.000Z`, or with the
-/// offset of the histogram's time zone.
-fn date_string(ms: i64, offset: UtcOffset) -> String {
-    let Ok(t) = Unit::local(ms, offset) else {
+/// offset in force in the histogram's time zone.
+fn date_string(ms: i64, zone: &TimeZone) -> String {
+    let Ok(at) = Timestamp::from_millisecond(ms) else {
         return ms.to_string();
     };
-    let zone = if offset == UtcOffset::UTC {
-        "Z".to_string()
+    let local = at.to_zoned_datetime(zone.clone());
+    if zone.to_offset(at).seconds() == 0 {
+        local.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     } else {
-        let (h, m, _) = offset.as_hms();
-        format!(
-            "{}{:02}:{:02}",
-            if offset.is_negative() { '-' } else { '+' },
-            h.unsigned_abs(),
-            m.unsigned_abs()
-        )
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{zone}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+        local.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+    }
 }
 
 /// A `top_hits` sort value from tantivy's order-preserving u64 form.
@@ -1294,7 +1343,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
             };
             for mut bucket in buckets {
                 let ms = bucket["key"].as_f64().unwrap_or(0.0) as i64;
-                let text = date_string(ms, UtcOffset::UTC);
+                let text = date_string(ms, &TimeZone::UTC);
                 if let Value::Object(b) = &mut bucket {
                     b.insert("key".into(), json!(ms));
                     b.insert("key_as_string".into(), json!(text));
@@ -1306,7 +1355,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
         }
         Reshape::Calendar {
             starts,
-            offset,
+            zone,
             min_doc_count,
             keyed,
         } => {
@@ -1329,7 +1378,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
                     bucket.remove(*key);
                 }
                 finish(&mut bucket, &node.children, fetch);
-                let text = date_string(*start, *offset);
+                let text = date_string(*start, zone);
                 let mut shaped = Map::new();
                 shaped.insert("key_as_string".into(), json!(text));
                 shaped.insert("key".into(), json!(start));
@@ -1361,8 +1410,8 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
                     sub.remove(*k);
                 }
                 finish(&mut sub, &node.children, fetch);
-                let from_text = from.map(|f| date_string(f, UtcOffset::UTC));
-                let to_text = to.map(|t| date_string(t, UtcOffset::UTC));
+                let from_text = from.map(|f| date_string(f, &TimeZone::UTC));
+                let to_text = to.map(|t| date_string(t, &TimeZone::UTC));
                 let key = key.clone().unwrap_or_else(|| {
                     format!(
                         "{}-{}",
@@ -1396,66 +1445,86 @@ mod tests {
     use super::*;
 
     fn ms(text: &str) -> i64 {
-        let t = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .expect("test date");
-        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).expect("ms")
+        text.parse::<Timestamp>()
+            .expect("test date")
+            .as_millisecond()
     }
 
     #[test]
     fn months_quarters_and_years_follow_the_calendar() {
-        let utc = UtcOffset::UTC;
+        let utc = TimeZone::UTC;
         let month = Unit::Months(1);
-        let at = ms("2024-02-29T13:00:00Z");
-        let start = month.floor(at, utc).expect("floor");
+        let start = month
+            .floor(ms("2024-02-29T13:00:00Z"), &utc)
+            .expect("floor");
         assert_eq!(start, ms("2024-02-01T00:00:00Z"));
         assert_eq!(
-            month.next(start, utc).expect("next"),
+            month.next(start, &utc).expect("next"),
             ms("2024-03-01T00:00:00Z")
         );
         let quarter = Unit::Months(3);
         assert_eq!(
-            quarter.floor(ms("2024-05-10T00:00:00Z"), utc).expect("q"),
+            quarter.floor(ms("2024-05-10T00:00:00Z"), &utc).expect("q"),
             ms("2024-04-01T00:00:00Z")
         );
         let year = Unit::Months(12);
-        let y = year.floor(ms("2023-12-31T23:59:59Z"), utc).expect("y");
+        let y = year.floor(ms("2023-12-31T23:59:59Z"), &utc).expect("y");
         assert_eq!(y, ms("2023-01-01T00:00:00Z"));
-        assert_eq!(year.next(y, utc).expect("next"), ms("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            year.next(y, &utc).expect("next"),
+            ms("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]
     fn time_zones_move_bucket_edges_to_local_midnight() {
         let plus_two = parse_time_zone(Some("+02:00")).expect("tz");
-        let day = Unit::Fixed(86_400_000);
+        let day = Unit::Days(1);
         // 23:30 UTC on the 1st is 01:30 on the 2nd at +02:00.
         let start = day
-            .floor(ms("2024-03-01T23:30:00Z"), plus_two)
+            .floor(ms("2024-03-01T23:30:00Z"), &plus_two)
             .expect("floor");
         assert_eq!(start, ms("2024-03-01T22:00:00Z"));
         assert_eq!(
-            date_string(start, plus_two),
+            date_string(start, &plus_two),
             "2024-03-02T00:00:00.000+02:00"
         );
-        let month = Unit::Months(1);
         assert_eq!(
-            month
-                .floor(ms("2024-02-29T23:00:00Z"), plus_two)
+            Unit::Months(1)
+                .floor(ms("2024-02-29T23:00:00Z"), &plus_two)
                 .expect("m"),
             ms("2024-02-29T22:00:00Z")
         );
-        assert!(parse_time_zone(Some("Europe/Berlin")).is_err());
-        assert_eq!(
-            parse_time_zone(Some("-0530")).expect("tz"),
-            UtcOffset::from_hms(-5, -30, 0).expect("offset")
-        );
+        assert!(parse_time_zone(Some("Mars/Olympus")).is_err());
+        assert!(parse_time_zone(Some("+25:00")).is_err());
+    }
+
+    #[test]
+    fn named_zones_follow_daylight_saving_time() {
+        let berlin = parse_time_zone(Some("Europe/Berlin")).expect("tz");
+        let day = Unit::Days(1);
+        // 2024-03-31 in Berlin lasted 23 hours (clocks went forward at 02:00).
+        let start = day
+            .floor(ms("2024-03-31T12:00:00Z"), &berlin)
+            .expect("floor");
+        assert_eq!(start, ms("2024-03-30T23:00:00Z"));
+        let next = day.next(start, &berlin).expect("next");
+        assert_eq!(next, ms("2024-03-31T22:00:00Z"));
+        assert_eq!(next - start, 23 * 3_600_000);
+        assert_eq!(date_string(next, &berlin), "2024-04-01T00:00:00.000+02:00");
+        assert_eq!(date_string(start, &berlin), "2024-03-31T00:00:00.000+01:00");
     }
 
     #[test]
     fn weeks_start_on_monday() {
         // 2024-03-07 was a Thursday; its week began on Monday the 4th.
-        let start = Unit::Week
-            .floor(ms("2024-03-07T12:00:00Z"), UtcOffset::UTC)
+        let start = Unit::Days(7)
+            .floor(ms("2024-03-07T12:00:00Z"), &TimeZone::UTC)
             .expect("week");
         assert_eq!(start, ms("2024-03-04T00:00:00Z"));
+        assert_eq!(
+            date_string(start, &TimeZone::UTC),
+            "2024-03-04T00:00:00.000Z"
+        );
     }
 }

@@ -61,14 +61,58 @@ fn round(at: OffsetDateTime, unit: char, rounding: Rounding) -> Option<OffsetDat
 
 /// Epoch milliseconds of a range bound, or `None` when it is not a date this field reads.
 pub fn parse(value: &str, format: &DateFormat, now_ms: i64, rounding: Rounding) -> Option<i64> {
+    parse_zoned(value, format, now_ms, rounding, &|_| 0)
+}
+
+/// Whether a date text names its own offset (`Z`, `+01:00`, `-0500`): then a query's
+/// `time_zone` does not apply to it.
+fn has_offset(text: &str) -> bool {
+    let t = text.trim();
+    if t.ends_with('Z') || t.ends_with('z') {
+        return true;
+    }
+    let tail: Vec<char> = t.chars().rev().take(6).collect();
+    // "+HH:MM" or "+HHMM" at the end, after a time (a date alone has dashes, not a sign
+    // after digits at that position).
+    let signed_at = |n: usize| tail.get(n).is_some_and(|c| *c == '+' || *c == '-');
+    (signed_at(5) && tail.get(2) == Some(&':')) || (signed_at(4) && t.contains('T'))
+}
+
+/// Date math with a time zone: dates without their own offset are local times there, and
+/// rounding (`/d`, `/M`) goes to local boundaries. `offset_ms` gives the zone's offset in
+/// force at an instant; `now` itself is an instant and is not shifted.
+pub fn parse_zoned(
+    value: &str,
+    format: &DateFormat,
+    now_ms: i64,
+    rounding: Rounding,
+    offset_ms: &dyn Fn(i64) -> i64,
+) -> Option<i64> {
+    let local_to_utc = |text: &str| -> Option<i64> {
+        let parsed = format.parse_str(text)?;
+        let trimmed = text.trim();
+        let epoch = trimmed
+            .strip_prefix('-')
+            .unwrap_or(trimmed)
+            .chars()
+            .all(|c| c.is_ascii_digit());
+        if has_offset(text) || epoch {
+            // Epoch numbers and dates with an offset are instants already.
+            return Some(parsed);
+        }
+        Some(parsed - offset_ms(parsed))
+    };
     let (anchor, math) = if let Some(rest) = value.strip_prefix("now") {
         (now_ms, rest)
     } else if let Some((date, math)) = value.split_once("||") {
-        (format.parse_str(date)?, math)
+        (local_to_utc(date)?, math)
     } else {
-        return format.parse_str(value);
+        return local_to_utc(value);
     };
-    let mut at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(anchor) * 1_000_000).ok()?;
+    // The arithmetic runs on the local clock: shifted in, shifted back at the end.
+    let shift = offset_ms(anchor);
+    let mut at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(anchor + shift) * 1_000_000).ok()?;
     let mut rest = math;
     while !rest.is_empty() {
         let op = rest.chars().next()?;
@@ -105,7 +149,8 @@ pub fn parse(value: &str, format: &DateFormat, now_ms: i64, rounding: Rounding) 
             _ => return None,
         };
     }
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    let local = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
+    Some(local - offset_ms(local - shift))
 }
 
 #[cfg(test)]
@@ -149,5 +194,40 @@ mod tests {
         );
         assert_eq!(parse("now+1x", &f, now, Rounding::Down), None);
         assert_eq!(parse("yesterday", &f, now, Rounding::Down), None);
+    }
+
+    #[test]
+    fn time_zones_shift_local_dates_and_rounding_but_not_instants() {
+        let f = DateFormat::default_format();
+        let plus_two = |_: i64| 2 * 3_600_000;
+        // 2024-03-15T10:00:00Z
+        let now = 1_710_496_800_000;
+        let midnight_utc = 1_710_460_800_000;
+        assert_eq!(
+            parse_zoned("now/d", &f, now, Rounding::Down, &plus_two),
+            Some(midnight_utc - 2 * 3_600_000)
+        );
+        assert_eq!(
+            parse_zoned("2024-03-15T00:00:00", &f, now, Rounding::Down, &plus_two),
+            Some(midnight_utc - 2 * 3_600_000)
+        );
+        assert_eq!(
+            parse_zoned("2024-03-15", &f, now, Rounding::Down, &plus_two),
+            Some(midnight_utc - 2 * 3_600_000)
+        );
+        assert_eq!(
+            parse_zoned("2024-03-15T00:00:00Z", &f, now, Rounding::Down, &plus_two),
+            Some(midnight_utc)
+        );
+        assert_eq!(
+            parse_zoned(
+                "2024-03-15T02:00:00+02:00",
+                &f,
+                now,
+                Rounding::Down,
+                &plus_two
+            ),
+            Some(midnight_utc)
+        );
     }
 }

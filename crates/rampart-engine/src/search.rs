@@ -624,11 +624,12 @@ fn range_query(
             .clone()
             .unwrap_or_else(DateFormat::default_format),
     };
-    if spec.contains_key("time_zone") {
-        return Err(EsError::bad_request(
-            "[time_zone] in a range query is not supported yet: dates are in UTC",
-        ));
-    }
+    let zone = crate::aggs::parse_time_zone(spec.get("time_zone").and_then(Value::as_str))?;
+    let offset_ms = |ms: i64| -> i64 {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|at| i64::from(zone.to_offset(at).seconds()) * 1000)
+            .unwrap_or(0)
+    };
     let now_ms = crate::api::now_millis();
     let bad = |value: &Value| {
         EsError::new(
@@ -660,7 +661,9 @@ fn range_query(
             }
             FieldKind::Date => {
                 let ms = match value {
-                    Value::String(s) => date_math::parse(s, &format, now_ms, rounding),
+                    Value::String(s) => {
+                        date_math::parse_zoned(s, &format, now_ms, rounding, &offset_ms)
+                    }
                     Value::Number(n) => n.as_f64().and_then(|f| format.parse_number(f)),
                     _ => None,
                 }
@@ -707,7 +710,8 @@ fn range_query(
             "from" => lower = Bound::Excluded(term_of(value, Up)?),
             "to" if include_upper => upper = Bound::Included(term_of(value, Up)?),
             "to" => upper = Bound::Excluded(term_of(value, Down)?),
-            "format" | "boost" | "include_lower" | "include_upper" | "relation" | "_name" => {}
+            "format" | "boost" | "include_lower" | "include_upper" | "relation" | "_name"
+            | "time_zone" => {}
             other => {
                 return Err(parsing(format!("[range] query does not support [{other}]")));
             }
