@@ -249,8 +249,16 @@ fn run_as_carries_both_identities_and_is_refused_without_the_privilege() {
         "{}",
         denied.body
     );
+    // A user that does not exist is refused in the same words: no probing for names.
     let ghost = as_user(&elastic, "ghost", "/_security/_authenticate");
     assert_eq!(ghost.status, 403, "{}", ghost.body);
+    assert!(
+        ghost
+            .body
+            .contains("user [elastic] is unauthorized to run as [ghost]"),
+        "{}",
+        ghost.body
+    );
 }
 
 #[test]

@@ -256,12 +256,11 @@ impl Pipeline {
         authorizer
             .authorize_run_as(&authenticated, target)
             .map_err(|denied| forbidden(denied.reason))?;
-        authenticator.run_as(&authenticated, target).ok_or_else(|| {
-            forbidden(format!(
-                "user [{}] cannot run as [{target}]: no enabled user of that name exists",
-                authenticated.user.username
-            ))
-        })
+        // A missing or disabled target is denied in the very words of an unauthorized one:
+        // holding run_as on a pattern must not turn into a way to list the users it covers.
+        authenticator
+            .run_as(&authenticated, target)
+            .ok_or_else(|| forbidden(Authorizer::run_as_denied(&authenticated, target).reason))
     }
 
     fn authenticator(&self) -> Result<&Arc<Authenticator>, EsError> {

@@ -110,14 +110,20 @@ impl Authorizer {
         {
             return Ok(());
         }
-        Err(AuthzError {
+        Err(Self::run_as_denied(authenticated, target))
+    }
+
+    /// The denial of a run_as, in one wording whether the target is out of the caller's
+    /// run_as patterns or does not exist: the answer must not tell which.
+    pub fn run_as_denied(authenticated: &Authentication, target: &str) -> AuthzError {
+        AuthzError {
             reason: format!(
                 "action [run_as] is unauthorized for {}, because user [{}] is unauthorized to run \
                  as [{target}]",
                 subject(authenticated),
                 authenticated.user.username
             ),
-        })
+        }
     }
 
     /// The index scope of an identity, for the engine.
