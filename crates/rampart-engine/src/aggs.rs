@@ -311,7 +311,7 @@ fn rewrite_fields(
 
 struct Builder<'a> {
     index: &'a Index,
-    mappings: Mappings,
+    mappings: std::sync::Arc<Mappings>,
     fields: Option<&'a FieldPredicate>,
     spans: &'a Spans,
     now_ms: i64,

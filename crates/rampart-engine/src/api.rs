@@ -195,7 +195,7 @@ pub(crate) fn execute(
             for index in &resolved {
                 index.update_meta(|state| {
                     let mut next = state.clone();
-                    next.mappings = state.mappings.merged(&update, state.limits())?;
+                    next.mappings = state.mappings.merged(&update, state.limits())?.into();
                     Ok(next)
                 })?;
             }

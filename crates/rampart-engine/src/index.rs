@@ -64,7 +64,8 @@ pub struct IndexMeta {
 pub struct IndexState {
     pub meta: IndexMeta,
     pub settings: IndexSettings,
-    pub mappings: Mappings,
+    /// Shared: every query clones it, and a mapping update replaces it whole.
+    pub mappings: std::sync::Arc<Mappings>,
 }
 
 impl IndexState {
@@ -76,7 +77,7 @@ impl IndexState {
         Ok(IndexState {
             meta,
             settings,
-            mappings,
+            mappings: mappings.into(),
         })
     }
 
@@ -998,7 +999,7 @@ fn next_version(
 fn apply_one(
     docs: &mut redb::Table<&str, &[u8]>,
     store: &Path,
-    mappings: &mut Mappings,
+    mappings: &mut std::sync::Arc<Mappings>,
     mappings_grew: &mut bool,
     limits: MappingLimits,
     primary_term: u64,
@@ -1098,7 +1099,7 @@ fn apply_one(
         .parse_document(&id, &parsed, limits)
         .map_err(ItemError::Item)?;
     if let Some(grown) = grown {
-        *mappings = grown;
+        *mappings = std::sync::Arc::new(grown);
         *mappings_grew = true;
     }
     let version = next_version(&id, existing.as_ref(), &item.conditions)?;
