@@ -3,6 +3,7 @@
 //! alias, through an [`IndexScope`] the engine applies while it resolves names, so wildcard
 //! requests are narrowed to what is allowed and explicit names that are not allowed fail.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rampart_action::{EsError, FieldPredicate, IndexRestrictions, IndexScope};
@@ -48,11 +49,40 @@ fn subject(a: &Authentication) -> String {
 #[derive(Debug)]
 pub struct Authorizer {
     roles: Arc<RoleStore>,
+    /// API keys' own role descriptors, compiled once per key: a key's descriptors never change
+    /// after creation, and compiling their patterns on every request would cost more than the
+    /// request. Keyed by id and the descriptors' text, so a different key body never reuses it.
+    key_roles: std::sync::Mutex<HashMap<(String, String), Permissions>>,
 }
+
+/// Compiled API key descriptors kept at most (then the cache starts over).
+const KEY_ROLES_CACHE: usize = 10_000;
 
 impl Authorizer {
     pub fn new(roles: Arc<RoleStore>) -> Self {
-        Authorizer { roles }
+        Authorizer {
+            roles,
+            key_roles: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key_permissions(&self, id: &str, descriptors: &serde_json::Value) -> Result<Permissions, String> {
+        let cache_key = (id.to_string(), descriptors.to_string());
+        if let Some(hit) = self
+            .key_roles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+        {
+            return Ok(hit.clone());
+        }
+        let compiled = RoleStore::compile_inline(descriptors)?;
+        let mut cache = self.key_roles.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= KEY_ROLES_CACHE {
+            cache.clear();
+        }
+        cache.insert(cache_key, compiled.clone());
+        Ok(compiled)
     }
 
     pub fn roles(&self) -> &RoleStore {
@@ -63,9 +93,12 @@ impl Authorizer {
     /// descriptors. A key whose descriptors no longer compile gets nothing (fail closed).
     pub fn permissions(&self, a: &Authentication) -> Permissions {
         let owner = self.roles.permissions(&a.user.roles);
-        match a.api_key.as_ref().and_then(|k| k.role_descriptors.as_ref()) {
+        let Some(key) = a.api_key.as_ref() else {
+            return owner;
+        };
+        match key.role_descriptors.as_ref() {
             None => owner,
-            Some(descriptors) => match RoleStore::compile_inline(descriptors) {
+            Some(descriptors) => match self.key_permissions(&key.id, descriptors) {
                 Ok(key) => Permissions::Limited {
                     owner: Box::new(owner),
                     key: Box::new(key),
