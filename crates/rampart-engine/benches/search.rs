@@ -120,6 +120,8 @@ fn search_request(body: &Value) -> DataRequest {
         options: IndicesOptions::default(),
         body: body.clone(),
         count_only: false,
+        scroll: None,
+        owner: String::new(),
     }
 }
 
