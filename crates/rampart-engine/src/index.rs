@@ -588,6 +588,25 @@ impl Index {
             .map_err(|e| storage_error(&store, &format!("reading document [{id}] of"), e))
     }
 
+    /// Several documents by id in one read transaction (a search page's hits).
+    pub fn get_many(&self, ids: &[&str]) -> Result<Vec<Option<DocRecord>>, EsError> {
+        let store = self.store_path();
+        let docs = self.read_table(DOCS)?;
+        ids.iter()
+            .map(|id| {
+                let Some(bytes) = docs
+                    .get(*id)
+                    .map_err(|e| storage_error(&store, "reading", e))?
+                else {
+                    return Ok(None);
+                };
+                DocRecord::decode(bytes.value())
+                    .map(Some)
+                    .map_err(|e| storage_error(&store, &format!("reading document [{id}] of"), e))
+            })
+            .collect()
+    }
+
     /// Runs writes in order as one durable transaction: each item succeeds or fails on its own,
     /// and none is acknowledged before the transaction is on disk.
     pub fn write(&self, items: Vec<PreparedWrite>) -> Vec<Result<WriteOutcome, EsError>> {

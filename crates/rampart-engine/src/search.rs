@@ -3,6 +3,7 @@
 //! `size` and `_source` filtering; the full query DSL, sorting and aggregations are the search
 //! issue's. A query it does not know is refused with a `parsing_exception`, never ignored.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rampart_action::{EsError, FieldPredicate, IndexRestrictions, IndexScope};
@@ -1189,6 +1190,12 @@ impl Target {
     }
 }
 
+fn score_hits(top: Vec<(f32, tantivy::DocAddress)>) -> Vec<SortedHit> {
+    top.into_iter()
+        .map(|(score, addr)| (vec![SortValue::Number(f64::from(score))], score, addr))
+        .collect()
+}
+
 fn search_failed(e: &tantivy::TantivyError) -> EsError {
     EsError::new(500, "exception", format!("search failed: {e}"))
 }
@@ -1265,37 +1272,61 @@ pub(crate) fn search(
         let index = &target.index;
         let query = restricted_query(index, &request.query, &target.restrictions)?;
         let searcher = &target.searcher;
-        if let Some(aggs) = &request.aggregations {
-            // Over the same restricted query: document-level security bounds the buckets, and
-            // hidden fields aggregate as if unmapped.
-            let prepared =
-                crate::aggs::prepare(index, aggs, target.restrictions.fields.as_ref(), &spans)?;
-            let collector = DistributedAggregationCollector::from_aggs(
-                prepared.request,
-                AggContextParams::new(
-                    AggregationLimitsGuard::default(),
-                    index.search_index().tokenizers().clone(),
-                ),
-            );
-            let part = searcher
-                .search(&query, &collector)
-                .map_err(|e| aggregation_error(&e))?;
-            match &mut aggregated {
-                None => aggregated = Some(part),
-                Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
+        // Over the same restricted query: document-level security bounds the buckets, and
+        // hidden fields aggregate as if unmapped.
+        let agg_collector = match &request.aggregations {
+            Some(aggs) => {
+                let prepared =
+                    crate::aggs::prepare(index, aggs, target.restrictions.fields.as_ref(), &spans)?;
+                Some(DistributedAggregationCollector::from_aggs(
+                    prepared.request,
+                    AggContextParams::new(
+                        AggregationLimitsGuard::default(),
+                        index.search_index().tokenizers().clone(),
+                    ),
+                ))
             }
-        }
-        if by_score_only {
-            let (count, top) = searcher
+            None => None,
+        };
+        // One pass collects the count, the page and the aggregations together, except where
+        // tantivy answers alone much faster: a count of a term or of everything is read from
+        // the index statistics, and a score-ranked page skips blocks that cannot make the cut.
+        let cheap_count = target.restrictions.query.is_none()
+            && request
+                .query
+                .as_object()
+                .and_then(|q| q.keys().next())
+                .is_some_and(|kind| matches!(kind.as_str(), "match_all" | "term"));
+        let (count, part, top): (
+            usize,
+            Option<IntermediateAggregationResults>,
+            Vec<SortedHit>,
+        ) = if by_score_only && (wanted == 0 || cheap_count) {
+            let (count, part) = searcher
+                .search(&query, &(Count, agg_collector))
+                .map_err(|e| search_failed(&e))?;
+            let top = if wanted == 0 {
+                Vec::new()
+            } else {
+                score_hits(
+                    searcher
+                        .search(&query, &TopDocs::with_limit(wanted).order_by_score())
+                        .map_err(|e| search_failed(&e))?,
+                )
+            };
+            (count, part, top)
+        } else if by_score_only {
+            let (count, top, part) = searcher
                 .search(
                     &query,
-                    &(Count, TopDocs::with_limit(wanted.max(1)).order_by_score()),
+                    &(
+                        Count,
+                        TopDocs::with_limit(wanted).order_by_score(),
+                        agg_collector,
+                    ),
                 )
                 .map_err(|e| search_failed(&e))?;
-            total += count;
-            hits.extend(top.into_iter().map(|(score, addr)| {
-                (i, (vec![SortValue::Number(f64::from(score))], score, addr))
-            }));
+            (count, part, score_hits(top))
         } else {
             let mappings = index.state().mappings.clone();
             let mut sources = Vec::with_capacity(specs.len());
@@ -1319,11 +1350,18 @@ pub(crate) fn search(
                 after: request.search_after.clone(),
                 limit: wanted.max(1),
             };
-            let (count, top) = searcher
-                .search(&query, &(Count, collector))
+            let (count, top, part) = searcher
+                .search(&query, &(Count, collector, agg_collector))
                 .map_err(|e| search_failed(&e))?;
-            total += count;
-            hits.extend(top.into_iter().map(|hit| (i, hit)));
+            (count, part, top)
+        };
+        total += count;
+        hits.extend(top.into_iter().map(|hit| (i, hit)));
+        if let Some(part) = part {
+            match &mut aggregated {
+                None => aggregated = Some(part),
+                Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
+            }
         }
     }
     hits.sort_by(|a, b| compare(&specs, &a.1.0, &b.1.0));
@@ -1341,11 +1379,42 @@ pub(crate) fn search(
         Some(spec) => Some(crate::highlight::Highlighter::new(spec)?),
         None => None,
     };
+    let page: Vec<(usize, SortedHit)> = hits
+        .into_iter()
+        .skip(request.from)
+        .take(request.size)
+        .collect();
+    // Each segment's `_id` column is opened once, and each index's records are read in one
+    // store transaction, not one per hit.
+    let mut id_columns: HashMap<(usize, u32), tantivy::columnar::StrColumn> = HashMap::new();
+    let mut ids = Vec::with_capacity(page.len());
+    for (i, (_, _, addr)) in &page {
+        let column = match id_columns.entry((*i, addr.segment_ord)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id_column(&targets[*i].searcher, addr.segment_ord)?)
+            }
+        };
+        ids.push(doc_id(column, &targets[*i].index, addr.doc_id)?);
+    }
+    let mut records: Vec<Option<crate::DocRecord>> = vec![None; page.len()];
+    for (i, target) in targets.iter().enumerate() {
+        let positions: Vec<usize> = (0..page.len()).filter(|&k| page[k].0 == i).collect();
+        if positions.is_empty() {
+            continue;
+        }
+        let wanted_ids: Vec<&str> = positions.iter().map(|&k| ids[k].as_str()).collect();
+        for (k, record) in positions
+            .into_iter()
+            .zip(target.index.get_many(&wanted_ids)?)
+        {
+            records[k] = record;
+        }
+    }
     let mut out = Vec::new();
-    for (i, (keys, score, addr)) in hits.into_iter().skip(request.from).take(request.size) {
+    for (((i, (keys, score, _)), id), record) in page.into_iter().zip(ids).zip(records) {
         let target = &targets[i];
         let index = &target.index;
-        let id = doc_id(&target.searcher, index, addr)?;
         let mut hit = json!({"_index": index.name, "_id": id, "_score": score});
         if !shows_scores {
             // Elasticsearch does not score hits sorted by field unless asked to.
@@ -1359,7 +1428,6 @@ pub(crate) fn search(
             };
             hit["sort"] = Value::Array(shown.iter().map(SortValue::to_json).collect());
         }
-        let record = index.get(&id)?;
         // The hit matched the version search holds; the store may hold a newer one, which a
         // reader limited by document-level security must be allowed to see too.
         if let (Some(record), Some(documents)) = (&record, &target.restrictions.query)
@@ -1388,11 +1456,16 @@ pub(crate) fn search(
                 }
             }
             if request.source_enabled {
-                hit["_source"] = crate::source::filter(
-                    &source,
-                    &request.source_includes,
-                    &request.source_excludes,
-                );
+                hit["_source"] =
+                    if request.source_includes.is_empty() && request.source_excludes.is_empty() {
+                        source
+                    } else {
+                        crate::source::filter(
+                            &source,
+                            &request.source_includes,
+                            &request.source_excludes,
+                        )
+                    };
             }
         }
         out.push(hit);
@@ -1478,20 +1551,26 @@ pub(crate) fn count(
     }))
 }
 
-fn doc_id(
+fn id_column(
     searcher: &tantivy::Searcher,
-    index: &Index,
-    addr: tantivy::DocAddress,
-) -> Result<String, EsError> {
-    let reader = searcher.segment_reader(addr.segment_ord);
-    let column = reader
+    segment_ord: u32,
+) -> Result<tantivy::columnar::StrColumn, EsError> {
+    searcher
+        .segment_reader(segment_ord)
         .fast_fields()
         .str("_id")
         .map_err(|e| EsError::new(500, "exception", format!("reading _id failed: {e}")))?
-        .ok_or_else(|| EsError::new(500, "exception", "the _id column is missing"))?;
+        .ok_or_else(|| EsError::new(500, "exception", "the _id column is missing"))
+}
+
+fn doc_id(
+    column: &tantivy::columnar::StrColumn,
+    index: &Index,
+    doc: tantivy::DocId,
+) -> Result<String, EsError> {
     let mut id = String::new();
     let ord = column
-        .term_ords(addr.doc_id)
+        .term_ords(doc)
         .next()
         .ok_or_else(|| EsError::new(500, "exception", format!("no _id in [{}]", index.name)))?;
     column

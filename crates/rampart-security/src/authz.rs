@@ -66,7 +66,11 @@ impl Authorizer {
         }
     }
 
-    fn key_permissions(&self, id: &str, descriptors: &serde_json::Value) -> Result<Permissions, String> {
+    fn key_permissions(
+        &self,
+        id: &str,
+        descriptors: &serde_json::Value,
+    ) -> Result<Permissions, String> {
         let cache_key = (id.to_string(), descriptors.to_string());
         if let Some(hit) = self
             .key_roles
