@@ -307,6 +307,8 @@ pub enum DataRequest {
         searches: Vec<MsearchItem>,
         /// Every index expression the searches name, for authorization and audit.
         indices: Vec<String>,
+        /// Who searches: a search in it may use the caller's point in time.
+        owner: String,
     },
 }
 
@@ -389,7 +391,8 @@ impl DataRequest {
             | DataRequest::Scroll { owner, .. }
             | DataRequest::ClearScroll { owner, .. }
             | DataRequest::OpenPit { owner, .. }
-            | DataRequest::ClosePit { owner, .. } => *owner = who.to_string(),
+            | DataRequest::ClosePit { owner, .. }
+            | DataRequest::Msearch { owner, .. } => *owner = who.to_string(),
             _ => {}
         }
     }

@@ -308,7 +308,9 @@ pub(crate) fn execute(
             head,
         } => get(engine, &index, &id, &source, source_only, head, scope),
         DataRequest::Mget { items, .. } => mget(engine, items, scope),
-        DataRequest::Msearch { searches, .. } => {
+        DataRequest::Msearch {
+            searches, owner, ..
+        } => {
             let started = Instant::now();
             let responses: Vec<Value> = searches
                 .into_iter()
@@ -319,7 +321,7 @@ pub(crate) fn execute(
                         body: item.body,
                         count_only: false,
                         scroll: None,
-                        owner: String::new(),
+                        owner: owner.clone(),
                     };
                     match execute(engine, one, scope) {
                         Ok(response) => {

@@ -1059,6 +1059,7 @@ fn msearch(
     data(DataRequest::Msearch {
         searches,
         indices: names,
+        owner: String::new(),
     })
 }
 
