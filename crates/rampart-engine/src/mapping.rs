@@ -207,6 +207,20 @@ pub struct Field {
     explicit_type: bool,
 }
 
+/// The search index addresses a field by its dotted path, where a backslash escapes and
+/// control characters separate: a name holding them would address another field's data
+/// (and slip past field-level security, which judges the name as written). Refused.
+fn check_name_characters(name: &str) -> Result<(), EsError> {
+    if name.chars().any(|c| c == '\\' || c.is_control()) {
+        return Err(mapper_parsing(format!(
+            "field name [{}] must not contain a backslash or control characters: rename the \
+             field",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
 pub fn mapper_parsing(reason: impl Into<String>) -> EsError {
     EsError::new(400, "mapper_parsing_exception", reason)
 }
@@ -252,6 +266,7 @@ impl Field {
         if name.is_empty() {
             return Err(mapper_parsing("field name cannot be an empty string"));
         }
+        check_name_characters(name)?;
         if name.trim().is_empty() {
             return Err(mapper_parsing(format!(
                 "field name cannot contain only whitespace: [{name}]"
@@ -1040,6 +1055,7 @@ impl Walker<'_> {
                     "field name [{name}] cannot start or end with a dot, or contain '..'"
                 )));
             }
+            check_name_characters(name)?;
             if let Some((head, rest)) = name.split_once('.') {
                 let mut inner = Map::new();
                 inner.insert(rest.to_string(), value.clone());
@@ -1188,6 +1204,19 @@ mod tests {
 
     fn parse(doc: Value) -> Result<(IndexedFields, Option<Mappings>), EsError> {
         Mappings::default().parse_document("1", &doc, MappingLimits::default())
+    }
+
+    #[test]
+    fn names_that_would_address_other_fields_are_refused() {
+        let limits = MappingLimits::default();
+        for doc in [json!({"sec\\ret": "x"}), json!({"a\u{1}b": 1}), json!({"o": {"x\ny": 1}})] {
+            assert!(
+                Mappings::default().parse_document("1", &doc, limits).is_err(),
+                "{doc}"
+            );
+        }
+        assert!(Mappings::parse(&json!({"properties": {"sec\\ret": {"type": "keyword"}}})).is_err());
+        assert!(Mappings::parse(&json!({"properties": {"t": {"type": "text", "fields": {"k\\w": {"type": "keyword"}}}}})).is_err());
     }
 
     #[test]
