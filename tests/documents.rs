@@ -144,3 +144,13 @@ fn queries_answer_what_a_python_computation_expects() {
     let node = Node::start(dir.path(), &[], &[]);
     python_script_passes(&node, "search_queries.py");
 }
+
+/// The query DSL, sorting and paging, aggregations, scroll, point in time and the by-query APIs
+/// against answers computed in Python. Checks of known server bugs are skipped; set
+/// `RAMPART_CHECK_BUGS=1` to run them too.
+#[test]
+fn the_query_dsl_aggregations_scroll_and_pit_answer_as_python_computes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = Node::start(dir.path(), &[], &[]);
+    python_script_passes(&node, "search_dsl.py");
+}
