@@ -1209,13 +1209,21 @@ mod tests {
     #[test]
     fn names_that_would_address_other_fields_are_refused() {
         let limits = MappingLimits::default();
-        for doc in [json!({"sec\\ret": "x"}), json!({"a\u{1}b": 1}), json!({"o": {"x\ny": 1}})] {
+        for doc in [
+            json!({"sec\\ret": "x"}),
+            json!({"a\u{1}b": 1}),
+            json!({"o": {"x\ny": 1}}),
+        ] {
             assert!(
-                Mappings::default().parse_document("1", &doc, limits).is_err(),
+                Mappings::default()
+                    .parse_document("1", &doc, limits)
+                    .is_err(),
                 "{doc}"
             );
         }
-        assert!(Mappings::parse(&json!({"properties": {"sec\\ret": {"type": "keyword"}}})).is_err());
+        assert!(
+            Mappings::parse(&json!({"properties": {"sec\\ret": {"type": "keyword"}}})).is_err()
+        );
         assert!(Mappings::parse(&json!({"properties": {"t": {"type": "text", "fields": {"k\\w": {"type": "keyword"}}}}})).is_err());
     }
 

@@ -120,6 +120,21 @@ impl PathTermsQuery {
     /// `path_prefix` is the serialized JSON path and type byte of the terms to match (see
     /// [`json_str_prefix`]); `pattern` is a regular expression over the whole value.
     pub(crate) fn regex(field: Field, path_prefix: Vec<u8>, pattern: &str) -> Result<Self, String> {
+        if pattern.chars().count() > MAX_REGEX_CHARS {
+            return Err(format!(
+                "the regular expression is longer than {MAX_REGEX_CHARS} characters (the \
+                 [index.max_regex_length] limit)"
+            ));
+        }
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| e.to_string())?;
+        if expanded_size(&hir) > MAX_REGEX_SIZE {
+            return Err(format!(
+                "the regular expression is too complex once its repetitions are expanded \
+                 (more than {MAX_REGEX_SIZE} units): use fewer or smaller counted repetitions"
+            ));
+        }
         let regex = Regex::new(pattern).map_err(|e| e.to_string())?;
         Ok(PathTermsQuery {
             field,
@@ -138,20 +153,79 @@ impl PathTermsQuery {
         value: &str,
         distance: u8,
         prefix_length: usize,
-    ) -> Self {
+        transpositions: bool,
+    ) -> Result<Self, String> {
         let split = value
             .char_indices()
             .nth(prefix_length)
             .map_or(value.len(), |(at, _)| at);
         let (fixed, rest) = value.split_at(split);
+        // The automaton's construction grows with the term's length times its distinct
+        // characters: an untrusted term must stay short.
+        if rest.chars().count() > MAX_FUZZY_TERM_CHARS {
+            return Err(format!(
+                "a fuzzy term may hold at most {MAX_FUZZY_TERM_CHARS} characters after its \
+                 prefix"
+            ));
+        }
         let mut prefix = path_prefix;
         prefix.extend_from_slice(fixed.as_bytes());
-        let builder = levenshtein_automata::LevenshteinAutomatonBuilder::new(distance, true);
-        TermMatcher::Fuzzy(Arc::new(PathScoped {
+        let dfa = levenshtein_builder(distance.min(2), transpositions).build_dfa(rest);
+        Ok(TermMatcher::Fuzzy(Arc::new(PathScoped {
             prefix,
-            inner: Levenshtein(builder.build_dfa(rest)),
+            inner: Levenshtein(dfa),
         }))
-        .into_query(field)
+        .into_query(field))
+    }
+}
+
+/// Longest fuzzy term accepted (Lucene refuses long terms for the same reason).
+const MAX_FUZZY_TERM_CHARS: usize = 255;
+
+/// Building a Levenshtein builder costs milliseconds: one per (distance, transpositions),
+/// shared by every query.
+fn levenshtein_builder(
+    distance: u8,
+    transpositions: bool,
+) -> &'static levenshtein_automata::LevenshteinAutomatonBuilder {
+    use std::sync::OnceLock;
+    static BUILDERS: [[OnceLock<levenshtein_automata::LevenshteinAutomatonBuilder>; 2]; 3] = [
+        [OnceLock::new(), OnceLock::new()],
+        [OnceLock::new(), OnceLock::new()],
+        [OnceLock::new(), OnceLock::new()],
+    ];
+    let d = distance.min(2);
+    BUILDERS[usize::from(d)][usize::from(transpositions)]
+        .get_or_init(|| levenshtein_automata::LevenshteinAutomatonBuilder::new(d, transpositions))
+}
+
+/// Longest regular expression accepted (Elasticsearch's `index.max_regex_length` default).
+const MAX_REGEX_CHARS: usize = 1000;
+
+/// The budget of a pattern's size once counted repetitions are expanded. Every state of the
+/// DFA the term walk builds keeps a set of the compiled program's instructions, so the
+/// program must stay small for the (capped) states to stay small: `(a?){100000}` is refused
+/// here instead of eating memory.
+const MAX_REGEX_SIZE: u64 = 4000;
+
+/// A pattern's size with repetitions expanded: literals count their bytes, classes their
+/// ranges, a repetition its body times its largest count.
+fn expanded_size(hir: &regex_syntax::hir::Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(l) => l.0.len() as u64,
+        HirKind::Class(Class::Unicode(c)) => c.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(c)) => c.ranges().len() as u64,
+        HirKind::Repetition(r) => {
+            let count = u64::from(r.max.unwrap_or(r.min.saturating_add(1)).max(1));
+            expanded_size(&r.sub).saturating_mul(count)
+        }
+        HirKind::Capture(c) => expanded_size(&c.sub),
+        HirKind::Concat(items) | HirKind::Alternation(items) => items
+            .iter()
+            .map(expanded_size)
+            .fold(0u64, u64::saturating_add),
     }
 }
 
@@ -190,12 +264,11 @@ pub(crate) fn json_str_prefix(field: Field, path: &str) -> Vec<u8> {
 pub(crate) fn regex_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ' ' || !c.is_ascii() {
-            out.push(c);
-        } else {
+        // Exactly the meta characters: escaping others, such as `<`, makes them assertions.
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
             out.push('\\');
-            out.push(c);
         }
+        out.push(c);
     }
     out
 }
@@ -319,22 +392,36 @@ mod tests {
         assert_eq!(
             count(
                 &index,
-                &PathTermsQuery::fuzzy(kw, prefix.clone(), "kimchy", 1, 0)
+                &PathTermsQuery::fuzzy(kw, prefix.clone(), "kimchy", 1, 0, true).expect("fuzzy")
             ),
             3
         );
         assert_eq!(
             count(
                 &index,
-                &PathTermsQuery::fuzzy(kw, prefix.clone(), "kimchy", 0, 0)
+                &PathTermsQuery::fuzzy(kw, prefix.clone(), "kimchy", 0, 0, true).expect("fuzzy")
             ),
             1
         );
         // With the first three characters fixed, "kinchy" is out.
         assert_eq!(
-            count(&index, &PathTermsQuery::fuzzy(kw, prefix, "kimchy", 1, 3)),
+            count(
+                &index,
+                &PathTermsQuery::fuzzy(kw, prefix, "kimchy", 1, 3, true).expect("fuzzy")
+            ),
             2
         );
+    }
+
+    #[test]
+    fn hostile_patterns_are_refused_not_compiled() {
+        let (_, kw, _) = index_with(&[]);
+        let prefix = json_str_prefix(kw, "user");
+        assert!(PathTermsQuery::regex(kw, prefix.clone(), "(?:a?){200000}").is_err());
+        assert!(PathTermsQuery::regex(kw, prefix.clone(), &"a".repeat(1001)).is_err());
+        assert!(PathTermsQuery::fuzzy(kw, prefix.clone(), &"é".repeat(300), 2, 0, true).is_err());
+        let html = format!("{}.*", regex_literal("<html"));
+        assert!(PathTermsQuery::regex(kw, prefix, &html).is_ok());
     }
 
     #[test]

@@ -167,6 +167,10 @@ fn build_unboosted(
                 .unwrap_or("or")
                 .to_lowercase();
             let fuzziness = options.get("fuzziness");
+            let transpositions = options
+                .get("fuzzy_transpositions")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             let prefix_length = options
                 .get("prefix_length")
                 .and_then(Value::as_u64)
@@ -188,13 +192,17 @@ fn build_unboosted(
                     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
                     for (term, value) in terms.into_iter().zip(tokens) {
                         let query: Box<dyn Query> = match fuzziness {
-                            Some(spec) => Box::new(crate::queries::PathTermsQuery::fuzzy(
-                                index.text_field(),
-                                crate::queries::json_str_prefix(index.text_field(), &field),
-                                &value,
-                                fuzzy_distance(Some(spec), &value)?,
-                                usize::try_from(prefix_length).unwrap_or(usize::MAX),
-                            )),
+                            Some(spec) => Box::new(
+                                crate::queries::PathTermsQuery::fuzzy(
+                                    index.text_field(),
+                                    crate::queries::json_str_prefix(index.text_field(), &field),
+                                    &value,
+                                    fuzzy_distance(Some(spec), &value)?,
+                                    usize::try_from(prefix_length).unwrap_or(usize::MAX),
+                                    transpositions,
+                                )
+                                .map_err(|e| too_complex(&field, &e))?,
+                            ),
                             None => Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
                         };
                         clauses.push((occur, query));
@@ -219,7 +227,7 @@ fn build_unboosted(
                 Some(FieldKind::Keyword) if fuzziness.is_some() => build_query(
                     index,
                     &json!({"fuzzy": {field: {"value": text, "fuzziness": fuzziness,
-                        "prefix_length": prefix_length}}}),
+                        "prefix_length": prefix_length, "transpositions": transpositions}}}),
                     fields,
                 ),
                 _ => term_query(index, &mappings, &field, &text, fields),
@@ -388,9 +396,10 @@ fn build_unboosted(
                 ),
                 other => return Err(parsing(format!("[{kind}] cannot read [{other}]"))),
             };
+            // A value may hold newlines: `*` and `?` match them, as in Elasticsearch.
             let regex = match kind.as_str() {
-                "prefix" => format!("{}.*", crate::queries::regex_literal(&pattern)),
-                "wildcard" => crate::queries::wildcard_regex(&pattern),
+                "prefix" => format!("(?s){}.*", crate::queries::regex_literal(&pattern)),
+                "wildcard" => format!("(?s){}", crate::queries::wildcard_regex(&pattern)),
                 _ => pattern.clone(),
             };
             let regex = if case_insensitive {
@@ -413,15 +422,18 @@ fn build_unboosted(
         }
         "fuzzy" => {
             let (field, value) = single_field(kind, body)?;
-            let (text, fuzziness, prefix_length) = match &value {
+            let (text, fuzziness, prefix_length, transpositions) = match &value {
                 Value::Object(o) => (
                     o.get("value")
                         .ok_or_else(|| parsing("[fuzzy] query requires a [value]"))?
                         .clone(),
                     o.get("fuzziness").cloned(),
                     o.get("prefix_length").and_then(Value::as_u64).unwrap_or(0),
+                    o.get("transpositions")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
                 ),
-                v => (v.clone(), None, 0),
+                v => (v.clone(), None, 0, true),
             };
             let text = match text {
                 Value::String(s) => s,
@@ -431,13 +443,17 @@ fn build_unboosted(
                 return Ok(Box::new(EmptyQuery));
             };
             let distance = fuzzy_distance(fuzziness.as_ref(), &text)?;
-            Ok(Box::new(crate::queries::PathTermsQuery::fuzzy(
-                prefix.0,
-                prefix.1,
-                &text,
-                distance,
-                usize::try_from(prefix_length).unwrap_or(usize::MAX),
-            )))
+            Ok(Box::new(
+                crate::queries::PathTermsQuery::fuzzy(
+                    prefix.0,
+                    prefix.1,
+                    &text,
+                    distance,
+                    usize::try_from(prefix_length).unwrap_or(usize::MAX),
+                    transpositions,
+                )
+                .map_err(|e| too_complex(&field, &e))?,
+            ))
         }
         "match_phrase_prefix" => {
             let (field, value) = single_field(kind, body)?;
@@ -719,6 +735,14 @@ fn range_query(
         }
     }
     Ok(Box::new(tantivy::query::RangeQuery::new(lower, upper)))
+}
+
+fn too_complex(field: &str, reason: &str) -> EsError {
+    EsError::new(
+        400,
+        "query_shard_exception",
+        format!("failed to create query on [{field}]: {reason}"),
+    )
 }
 
 /// Where the string terms of a keyword or text field live, for the term-pattern queries;
