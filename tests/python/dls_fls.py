@@ -2,7 +2,7 @@
 usage: dls_fls.py URL CA ELASTIC_PASSWORD. Prints "ok"."""
 import sys
 
-from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
+from elasticsearch import AuthorizationException, BadRequestError, Elasticsearch, NotFoundError
 
 url, ca, elastic_pw = sys.argv[1:4]
 admin = Elasticsearch(url, ca_certs=ca, basic_auth=("elastic", elastic_pw))
@@ -193,6 +193,34 @@ except NotFoundError:
 seen = alice.search(pit={"id": pit}, query={"match_all": {}})["hits"]["hits"]
 assert [h["_id"] for h in seen] == ["1"], seen
 alice.close_point_in_time(id=pit)
+# A hidden field fails (or not) exactly as an unmapped one: a value that is no long is no
+# error for her, as it would be none for a field that does not exist.
+quiet = alice.search(index="hr", size=0, aggs={
+    "f": {"filter": {"term": {"salary": "not-a-number"}}},
+    "c": {"composite": {"sources": [{"s": {"terms": {"field": "salary"}}}], "after": {"s": "x"}}},
+})["aggregations"]
+assert quiet["f"]["doc_count"] == 0 and quiet["c"]["buckets"] == [], quiet
+# A scroll answers only while its reader may still read: each page is authorized anew.
+admin.security.put_role(name="tmp_reader", indices=[{"names": ["hr"], "privileges": ["read"]}])
+admin.security.put_user(username="frank", password="frank-password", roles=["tmp_reader"])
+frank = client("frank")
+opened = frank.search(index="hr", scroll="1m", size=1)
+admin.security.put_role(name="tmp_reader", indices=[{"names": ["other"], "privileges": ["read"]}])
+try:
+    frank.scroll(scroll_id=opened["_scroll_id"], scroll="1m")
+    raise SystemExit("a scroll outlived its reader's privileges")
+except AuthorizationException:
+    pass
+# Deleting an index closes the points in time on it.
+admin.indices.create(index="doomed")
+admin.index(index="doomed", id="1", document={"x": 1}, refresh=True)
+doomed_pit = admin.open_point_in_time(index="doomed", keep_alive="1m")["id"]
+admin.indices.delete(index="doomed")
+try:
+    admin.search(pit={"id": doomed_pit})
+    raise SystemExit("a point in time served a deleted index")
+except NotFoundError:
+    pass
 # A delete-by-query only reaches what its author can see.
 gone = alice.delete_by_query(index="hr", query={"term": {"title": "gamma"}}, refresh=True)
 assert gone["deleted"] == 0 and gone["total"] == 0, gone

@@ -369,6 +369,10 @@ fn install_filter(
 }
 
 impl Builder<'_> {
+    fn hidden(&self, field: &str) -> bool {
+        self.fields.is_some_and(|allowed| !allowed(field))
+    }
+
     fn convert(&mut self, aggs: &Value, path: &[String]) -> Result<(Value, Plan), EsError> {
         let Value::Object(named) = aggs else {
             return Err(parsing("[aggs] must be an object"));
@@ -561,6 +565,7 @@ impl Builder<'_> {
             None => Ok(self
                 .mappings
                 .field(field)
+                .filter(|_| !self.hidden(field))
                 .and_then(|f| f.date_format.clone())
                 .unwrap_or_else(DateFormat::default_format)),
         }
@@ -791,7 +796,12 @@ impl Builder<'_> {
                     .get("field")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let field_kind = self.mappings.field(field).map(|f| f.kind);
+                // A hidden field is typed as an unmapped one: the answer must not tell them apart.
+                let field_kind = if self.hidden(field) {
+                    None
+                } else {
+                    self.mappings.field(field).map(|f| f.kind)
+                };
                 let encoded = match (value, kind.as_str(), field_kind) {
                     (Value::Null, _, _) => "null:".to_string(),
                     (Value::String(v), s, _) if v.contains(':') && s != "terms" => v.clone(),
@@ -880,12 +890,12 @@ impl Builder<'_> {
         }
         let size = o.get("size").and_then(Value::as_u64).unwrap_or(3);
         let from = o.get("from").and_then(Value::as_u64).unwrap_or(0);
-        if size + from > 100 {
+        if size.saturating_add(from) > 100 {
             return Err(EsError::bad_request(format!(
                 "Top hits result window is too large, the top hits aggregator [{name}]'s from + \
                  size must be less than or equal to: [100] but was [{}]. This limit can be set \
                  by changing the [index.max_inner_result_window] index level setting.",
-                size + from
+                size.saturating_add(from)
             )));
         }
         let (mut includes, mut excludes, mut source) = (Vec::new(), Vec::new(), true);
@@ -1032,6 +1042,9 @@ pub(crate) fn parse_time_zone(zone: Option<&str>) -> Result<TimeZone, EsError> {
     if matches!(zone, "UTC" | "Z" | "utc" | "GMT") {
         return Ok(TimeZone::UTC);
     }
+    if !zone.is_ascii() {
+        return Err(bad());
+    }
     let (sign, rest) = match zone.as_bytes().first() {
         Some(b'+') => (1i32, &zone[1..]),
         Some(b'-') => (-1i32, &zone[1..]),
@@ -1115,7 +1128,8 @@ impl Unit {
             Unit::Fixed(width) => {
                 // Rounded on the local clock, then read back at the offset in force there.
                 let offset = i64::from(zone.to_offset(at).seconds()) * 1000;
-                return Ok((ms + offset).div_euclid(width) * width - offset);
+                let local = ms.saturating_add(offset);
+                return Ok(local.div_euclid(width).saturating_mul(width) - offset);
             }
             Unit::Days(1) => date,
             Unit::Days(_) => date
@@ -1142,7 +1156,11 @@ impl Unit {
             .to_zoned_datetime(zone.clone())
             .date();
         let next = match self {
-            Unit::Fixed(width) => return Ok(start + width),
+            Unit::Fixed(width) => {
+                return start
+                    .checked_add(width)
+                    .ok_or_else(|| EsError::bad_request("date out of range"));
+            }
             Unit::Days(n) => date.checked_add(n.days()),
             Unit::Months(n) => date.checked_add(n.months()),
         }

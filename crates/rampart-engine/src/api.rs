@@ -407,6 +407,13 @@ pub(crate) fn execute(
                 return Ok(ActionResponse::ok(response));
             };
             let keep_alive = contexts::keep_alive(&scroll, "scroll")?;
+            // A scroll keeps its request for every page: it must stay small.
+            if request.query.to_string().len() > MAX_SCROLL_QUERY_BYTES {
+                return Err(EsError::bad_request(format!(
+                    "a scroll's query may be at most {MAX_SCROLL_QUERY_BYTES} bytes: narrow it, \
+                     or page with a point in time and search_after"
+                )));
+            }
             if request.from > 0 {
                 return Err(EsError::bad_request(
                     "using [from] is not allowed in a scroll context: page with the scroll id",
@@ -449,6 +456,12 @@ pub(crate) fn execute(
                 .map(|k| contexts::keep_alive(k, "scroll"))
                 .transpose()?;
             let mut context = engine.contexts.take(&scroll_id, &owner)?;
+            // Today's privileges decide each page: a reader who lost access stops here (and
+            // the scroll is closed), and changed restrictions apply at once.
+            for target in &mut context.targets {
+                scope.require(SEARCH_ACTION, &target.index.name)?;
+                target.restrictions = target.index.restrictions(scope, SEARCH_ACTION);
+            }
             context.touch(keep_alive);
             let contexts::Kind::Scroll {
                 request,
@@ -564,6 +577,11 @@ pub(crate) fn execute(
         }
     }
 }
+
+const SEARCH_ACTION: &str = "indices:data/read/search";
+
+/// The largest query a scroll keeps for its pages.
+const MAX_SCROLL_QUERY_BYTES: usize = 1 << 20;
 
 /// Appends the `_shard_doc` tiebreaker that lets a scroll or point in time page without
 /// skipping or repeating hits whose keys are equal; a request without a sort ranks by score.
@@ -870,6 +888,8 @@ fn delete_index(
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&index.name);
+        // Open scrolls and points in time on it close with it.
+        engine.contexts.forget_index(&index.uuid);
         let doomed = engine.indices_dir.join(format!(".{}.deleting", index.uuid));
         std::fs::rename(index.dir(), &doomed)
             .map_err(|e| crate::index::storage_error(index.dir(), "deleting", e))?;

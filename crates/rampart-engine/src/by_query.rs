@@ -124,9 +124,6 @@ pub(crate) fn run(
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if hits.is_empty() {
-            break;
-        }
         let mut items = Vec::with_capacity(hits.len());
         for hit in &hits {
             let (Some(name), Some(id)) = (hit["_index"].as_str(), hit["_id"].as_str()) else {
@@ -139,12 +136,15 @@ pub(crate) fn run(
                 items.push(item);
             }
         }
-        report.total += hits.len() as u64;
-        report.batches += 1;
-        let response = crate::api::bulk(engine, items, Refresh::False, scope)?;
-        let stop = report.absorb(&response.body, request.delete, proceed);
-        if stop {
-            break;
+        // A page may come back empty while the walk goes on: document-level security can
+        // hide every hit of one page.
+        if !items.is_empty() {
+            report.total += items.len() as u64;
+            report.batches += 1;
+            let response = crate::api::bulk(engine, items, Refresh::False, scope)?;
+            if report.absorb(&response.body, request.delete, proceed) {
+                break;
+            }
         }
         match page.last_keys {
             Some(keys) => search_request.search_after = Some(keys),

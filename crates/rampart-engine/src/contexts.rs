@@ -20,6 +20,9 @@ use crate::sort::SortValue;
 /// default): each pins segment files and memory until it expires.
 const MAX_OPEN_CONTEXTS: usize = 500;
 
+/// At most this many per identity, so one user cannot take every slot from the others.
+const MAX_CONTEXTS_PER_OWNER: usize = 100;
+
 /// The longest keep-alive a client may ask for (`search.max_keep_alive`'s default).
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(24 * 3600);
 
@@ -115,6 +118,17 @@ impl Contexts {
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut open = self.lock();
         Self::prune(&mut open);
+        let mine = open.values().filter(|c| c.owner == context.owner).count();
+        if mine >= MAX_CONTEXTS_PER_OWNER {
+            return Err(EsError::new(
+                429,
+                "exception",
+                format!(
+                    "you hold {mine} open scrolls and points in time, the most one user may: \
+                     close those you no longer need (DELETE /_search/scroll, DELETE /_pit)"
+                ),
+            ));
+        }
         if open.len() >= MAX_OPEN_CONTEXTS {
             return Err(EsError::new(
                 429,
@@ -142,6 +156,12 @@ impl Contexts {
 
     pub(crate) fn put(&self, id: String, context: Context) {
         self.lock().insert(id, context);
+    }
+
+    /// Closes every context that reads an index being deleted: its data must stop being served.
+    pub(crate) fn forget_index(&self, uuid: &str) {
+        self.lock()
+            .retain(|_, c| !c.targets.iter().any(|t| t.index.uuid == uuid));
     }
 
     /// A point in time's indices for one search, extending its life.
@@ -207,6 +227,27 @@ mod tests {
             1
         );
         assert!(contexts.use_pit(&id, "native/alice", None).is_err());
+    }
+
+    #[test]
+    fn one_owner_cannot_take_every_slot() {
+        let contexts = Contexts::default();
+        let open = |owner: &str| {
+            contexts.open(Context::new(
+                owner,
+                Vec::new(),
+                Kind::PointInTime,
+                Duration::from_secs(60),
+            ))
+        };
+        for _ in 0..MAX_CONTEXTS_PER_OWNER {
+            assert!(open("greedy").is_ok());
+        }
+        assert_eq!(
+            open("greedy").map(|_| ()).expect_err("over quota").status,
+            429
+        );
+        assert!(open("someone else").is_ok());
     }
 
     #[test]

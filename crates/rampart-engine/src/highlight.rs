@@ -17,6 +17,14 @@ fn parsing(reason: impl Into<String>) -> EsError {
     EsError::new(400, "parsing_exception", reason)
 }
 
+/// Longest pre or post tag.
+const MAX_TAG_BYTES: usize = 256;
+/// Most fragments per field.
+const MAX_FRAGMENTS: u64 = 100;
+/// Text beyond this many bytes of a field is not analyzed for highlighting (Elasticsearch's
+/// `index.highlight.max_analyzed_offset` default).
+const MAX_ANALYZED_BYTES: usize = 1_000_000;
+
 pub(crate) struct Highlighter {
     /// Field patterns, each with its own options merged over the global ones.
     fields: Vec<(String, Options)>,
@@ -38,14 +46,19 @@ impl Options {
         };
         for (key, value) in o {
             match key.as_str() {
-                "pre_tags" => {
+                "pre_tags" | "post_tags" => {
                     if let Some(tag) = value.get(0).and_then(Value::as_str) {
-                        out.pre_tag = tag.to_string();
-                    }
-                }
-                "post_tags" => {
-                    if let Some(tag) = value.get(0).and_then(Value::as_str) {
-                        out.post_tag = tag.to_string();
+                        // A tag is copied around every match: keep it a tag.
+                        if tag.len() > MAX_TAG_BYTES {
+                            return Err(parsing(format!(
+                                "[highlight] [{key}] may be at most {MAX_TAG_BYTES} bytes"
+                            )));
+                        }
+                        if key == "pre_tags" {
+                            out.pre_tag = tag.to_string();
+                        } else {
+                            out.post_tag = tag.to_string();
+                        }
                     }
                 }
                 "fragment_size" => {
@@ -55,9 +68,15 @@ impl Options {
                         })? as usize;
                 }
                 "number_of_fragments" => {
-                    out.number_of_fragments = value.as_u64().ok_or_else(|| {
-                        parsing("[highlight] [number_of_fragments] must be a number")
-                    })? as usize;
+                    out.number_of_fragments = value
+                        .as_u64()
+                        .filter(|n| *n <= MAX_FRAGMENTS)
+                        .ok_or_else(|| {
+                            parsing(format!(
+                                "[highlight] [number_of_fragments] must be a number from 0 to \
+                                 {MAX_FRAGMENTS}"
+                            ))
+                        })? as usize;
                 }
                 "fields"
                 | "type"
@@ -145,7 +164,13 @@ impl Highlighter {
             };
             let kind = mappings.field(&path).map(|f| f.kind);
             let spans = match kind {
-                Some(FieldKind::Text) => word_spans(index, &text, w),
+                Some(FieldKind::Text) => {
+                    let mut end = text.len().min(MAX_ANALYZED_BYTES);
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    word_spans(index, &text[..end], w)
+                }
                 Some(FieldKind::Keyword) if w.exact.contains(&text) => vec![(0, text.len())],
                 _ => Vec::new(),
             };

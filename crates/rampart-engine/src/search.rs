@@ -503,7 +503,8 @@ fn build_unboosted(
                 if !pattern.contains('*') {
                     return vec![pattern.to_string()];
                 }
-                // Patterns reach the fields words can be looked up in: text and keyword.
+                // Patterns reach the fields words can be looked up in: text and keyword, at
+                // most 1024 of them (Elasticsearch's field expansion limit).
                 mappings
                     .leaf_fields()
                     .into_iter()
@@ -512,10 +513,12 @@ fn build_unboosted(
                             && crate::names::glob_match(pattern, path)
                     })
                     .map(|(path, _)| path)
+                    .take(1024)
                     .collect()
             };
             let translated =
                 crate::query_string::translate(body, kind == "simple_query_string", &expand)?;
+            check_query_size(&translated)?;
             build_query(index, &translated, fields)
         }
         "boosting" => {
@@ -1152,11 +1155,41 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
 
 /// The query a restricted reader runs: theirs, with hidden fields matching nothing, and the
 /// role's document query as a filter (document-level security is judged on all fields).
+/// The most query objects one search may hold (Elasticsearch's `max_clause_count` guards the
+/// same thing): a request body or a query string must not fan out into millions of queries.
+const MAX_QUERY_NODES: usize = 10_000;
+
+fn check_query_size(query: &Value) -> Result<(), EsError> {
+    fn nodes(value: &Value, budget: &mut usize) -> bool {
+        match value {
+            Value::Object(map) => {
+                if *budget == 0 {
+                    return false;
+                }
+                *budget -= 1;
+                map.values().all(|v| nodes(v, budget))
+            }
+            Value::Array(items) => items.iter().all(|v| nodes(v, budget)),
+            _ => true,
+        }
+    }
+    let mut budget = MAX_QUERY_NODES;
+    if nodes(query, &mut budget) {
+        Ok(())
+    } else {
+        Err(EsError::bad_request(format!(
+            "the query is too large: it holds more than {MAX_QUERY_NODES} clauses \
+             (max_clause_count); split it or use a terms query"
+        )))
+    }
+}
+
 pub(crate) fn restricted_query(
     index: &Index,
     query: &Value,
     restrictions: &IndexRestrictions,
 ) -> Result<Box<dyn Query>, EsError> {
+    check_query_size(query)?;
     let mine = build_query(index, query, restrictions.fields.as_ref())?;
     match &restrictions.query {
         None => Ok(mine),
@@ -1194,6 +1227,9 @@ pub(crate) fn document_visible(
         .map_err(|e| EsError::new(500, "exception", format!("search failed: {e}")))?;
     Ok(found > 0)
 }
+
+/// Sort keys a search may name (each costs a column read per match and memory per hit).
+const MAX_SORT_KEYS: usize = 64;
 
 /// One index as a search sees it: a fixed view of its segments and what the reader may see of
 /// it. A scroll or point in time keeps these between requests.
@@ -1246,6 +1282,12 @@ pub(crate) fn search(
         )));
     }
     let wanted = request.from + request.size;
+    if request.sort.len() > MAX_SORT_KEYS {
+        return Err(EsError::bad_request(format!(
+            "a search may sort on at most {MAX_SORT_KEYS} keys, got {}",
+            request.sort.len()
+        )));
+    }
     // Ranking by score alone, from the start, is tantivy's own top-k; anything else (field keys,
     // a cursor) goes through the sort-key collector.
     let specs: Vec<SortSpec> = if request.sort.is_empty() {
@@ -1296,6 +1338,8 @@ pub(crate) fn search(
         let index = &target.index;
         let query = restricted_query(index, &request.query, &target.restrictions)?;
         let searcher = &target.searcher;
+        // Collectors reserve room for the page up front: never more than the index holds.
+        let wanted = wanted.min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
         // Over the same restricted query: document-level security bounds the buckets, and
         // hidden fields aggregate as if unmapped.
         let agg_collector = match &request.aggregations {
@@ -1511,7 +1555,14 @@ pub(crate) fn search(
     });
     if let (Some(aggs), Some(first)) = (&request.aggregations, targets.first()) {
         // The request in tantivy's terms, for naming the final buckets.
-        let prepared = crate::aggs::prepare(&first.index, aggs, None, &spans)?;
+        // With the first index's restrictions: a hidden field must fail (or not) exactly as
+        // an unmapped one does, here too.
+        let prepared = crate::aggs::prepare(
+            &first.index,
+            aggs,
+            first.restrictions.fields.as_ref(),
+            &spans,
+        )?;
         let result = match aggregated {
             Some(all) => all
                 .into_final_result(prepared.request, AggregationLimitsGuard::default())

@@ -649,13 +649,13 @@ impl ActionHandler for Pipeline {
 /// that looked them up, and the API key when one authenticated (two keys of one user do not
 /// share contexts, as in Elasticsearch).
 fn context_owner(authentication: &Authentication) -> String {
-    let mut owner = format!(
-        "{}/{}",
-        authentication.lookup_realm.name, authentication.user.username
-    );
+    // Each part length-prefixed: names may hold any separator, and two identities must never
+    // spell the same owner.
+    let part = |s: &str| format!("{}:{s};", s.len());
+    let mut owner = part(authentication.lookup_realm.name);
+    owner.push_str(&part(&authentication.user.username));
     if let Some(key) = &authentication.api_key {
-        owner.push_str("/api_key/");
-        owner.push_str(&key.id);
+        owner.push_str(&part(&key.id));
     }
     owner
 }
