@@ -105,15 +105,24 @@ enum Reshape {
         zone: TimeZone,
         min_doc_count: u64,
         keyed: bool,
+        format: KeyFormat,
     },
     /// A fixed date histogram: keys shown in Elasticsearch's date format.
     DateHistogram {
         keyed: bool,
+        format: KeyFormat,
     },
-    DateRange {
-        ranges: Vec<(Option<i64>, Option<i64>, Option<String>)>,
+    /// `range` and `date_range`: sibling filter aggregations `name\u{1}i`, one per range (so
+    /// ranges may overlap and leave gaps, as in Elasticsearch), gathered back under `name`.
+    /// Each bucket's key and bound fields are worked out before the search.
+    Ranges {
+        buckets: Vec<(String, Map<String, Value>)>,
         keyed: bool,
     },
+    /// A keyed histogram: keys written as Java writes doubles.
+    KeyedHistogram,
+    /// min/max/avg/sum/stats of a date field: tantivy answers in nanoseconds.
+    DateMetric,
     /// `composite`: `after_key` is the last bucket's key, in Elasticsearch's plain form.
     Composite,
     /// `top_hits`: tantivy finds the documents (by `_id`); their sources are fetched after.
@@ -259,6 +268,15 @@ fn column_of(
     path: &str,
     fields: Option<&FieldPredicate>,
 ) -> Result<String, EsError> {
+    if matches!(
+        path,
+        "_index" | "_id" | "_source" | "_seq_no" | "_version" | "_routing"
+    ) {
+        return Err(EsError::bad_request(format!(
+            "aggregating on the metadata field [{path}] is not supported yet: aggregate on a \
+             mapped field"
+        )));
+    }
     let hidden = fields.is_some_and(|allowed| !allowed(path));
     Ok(match mappings.field(path).map(|f| f.kind) {
         _ if hidden => "kw.__rampart_unmapped".to_string(),
@@ -373,6 +391,15 @@ impl Builder<'_> {
         self.fields.is_some_and(|allowed| !allowed(field))
     }
 
+    /// Whether an aggregation's `field` is a (visible) date field.
+    fn is_date(&self, body: &Value) -> bool {
+        body.get("field")
+            .and_then(Value::as_str)
+            .filter(|f| !self.hidden(f))
+            .and_then(|f| self.mappings.field(f))
+            .is_some_and(|f| f.kind == FieldKind::Date)
+    }
+
     fn convert(&mut self, aggs: &Value, path: &[String]) -> Result<(Value, Plan), EsError> {
         let Value::Object(named) = aggs else {
             return Err(parsing("[aggs] must be an object"));
@@ -397,6 +424,34 @@ impl Builder<'_> {
             let mut own_path = path.to_vec();
             own_path.push(name.clone());
             match kind.as_str() {
+                "range" | "date_range" => {
+                    let (buckets, queries) = self.ranges(name, &kind, &body)?;
+                    let keyed = body.get("keyed").and_then(Value::as_bool).unwrap_or(false);
+                    let mut children = Plan::new();
+                    for (i, query) in queries.into_iter().enumerate() {
+                        let sibling = format!("{name}\u{1}{i}");
+                        let mut sibling_path = path.to_vec();
+                        sibling_path.push(sibling.clone());
+                        let (sub_json, sub_plan) = match subs {
+                            Some(s) => self.convert(s, &sibling_path)?,
+                            None => (json!({}), Plan::new()),
+                        };
+                        self.filters.push((sibling_path, query));
+                        out.insert(
+                            sibling,
+                            json!({"filter": "__rampart_prebuilt", "aggs": sub_json}),
+                        );
+                        children = sub_plan;
+                    }
+                    plan.insert(
+                        name.clone(),
+                        Node {
+                            reshape: Reshape::Ranges { buckets, keyed },
+                            children,
+                        },
+                    );
+                    continue;
+                }
                 "filters" => {
                     let (keys, queries, keyed) = self.filters_of(name, &body)?;
                     for (i, query) in queries.into_iter().enumerate() {
@@ -464,7 +519,6 @@ impl Builder<'_> {
             };
             let (tantivy_kind, mut tantivy_body, reshape) = match kind.as_str() {
                 "date_histogram" => self.date_histogram(name, &body)?,
-                "date_range" => self.date_range(name, &body)?,
                 "composite" => self.composite(name, &body)?,
                 "top_hits" => {
                     if subs.is_some() {
@@ -473,6 +527,25 @@ impl Builder<'_> {
                         )));
                     }
                     self.top_hits(name, &body)?
+                }
+                "terms"
+                    if body
+                        .get("size")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|n| n < 1) =>
+                {
+                    return Err(EsError::bad_request(format!(
+                        "[size] must be greater than 0. Found [{}] in [{name}]",
+                        body["size"]
+                    )));
+                }
+                "histogram" if body.get("keyed").and_then(Value::as_bool) == Some(true) => (
+                    "histogram".to_string(),
+                    body.clone(),
+                    Reshape::KeyedHistogram,
+                ),
+                "min" | "max" | "avg" | "sum" | "stats" if self.is_date(&body) => {
+                    (kind.clone(), body.clone(), Reshape::DateMetric)
                 }
                 "terms" => {
                     let mut body = body.clone();
@@ -601,17 +674,6 @@ impl Builder<'_> {
                 )));
             }
         }
-        if let Some(f) = h.get("format").and_then(Value::as_str)
-            && !matches!(
-                f,
-                "strict_date_optional_time" | "date_optional_time" | "strict_date_time"
-            )
-        {
-            return Err(EsError::bad_request(format!(
-                "aggregation [{name}]: key format [{f}] is not supported yet; keys are shown as \
-                 strict_date_optional_time"
-            )));
-        }
         let keyed = h.get("keyed").and_then(Value::as_bool).unwrap_or(false);
         let field = h
             .get("field")
@@ -636,7 +698,10 @@ impl Builder<'_> {
             return Ok((
                 "date_histogram".into(),
                 Value::Object(fixed),
-                Reshape::DateHistogram { keyed },
+                Reshape::DateHistogram {
+                    keyed,
+                    format: KeyFormat::parse(h.get("format").and_then(Value::as_str))?,
+                },
             ));
         }
         let zone = parse_time_zone(h.get("time_zone").and_then(Value::as_str))?;
@@ -672,10 +737,24 @@ impl Builder<'_> {
         }
         let mut starts = Vec::new();
         let mut ranges = Vec::new();
+        // `offset` moves every bucket edge (`+6h`: days start at 06:00).
+        let shift = match h.get("offset").and_then(Value::as_str) {
+            None => 0,
+            Some(text) => {
+                let (sign, magnitude) = match text.strip_prefix('-') {
+                    Some(rest) => (-1, rest),
+                    None => (1, text.strip_prefix('+').unwrap_or(text)),
+                };
+                let d = rampart_config::parse_time_value(magnitude).map_err(|e| {
+                    EsError::bad_request(format!("aggregation [{name}]: [offset] [{text}]: {e}"))
+                })?;
+                sign * i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+            }
+        };
         if let Some((lo, hi)) = span {
-            let mut start = unit.floor(lo, &zone)?;
+            let mut start = unit.floor(lo.saturating_sub(shift), &zone)? + shift;
             while start <= hi {
-                let end = unit.next(start, &zone)?;
+                let end = unit.next(start - shift, &zone)? + shift;
                 starts.push(start);
                 ranges.push(json!({"from": ms_to_ns(start), "to": ms_to_ns(end)}));
                 if starts.len() > MAX_BUCKETS {
@@ -700,6 +779,7 @@ impl Builder<'_> {
                 zone,
                 min_doc_count,
                 keyed,
+                format: KeyFormat::parse(h.get("format").and_then(Value::as_str))?,
             },
         ))
     }
@@ -939,54 +1019,104 @@ impl Builder<'_> {
             ))
         })
     }
+}
 
-    fn date_range(&self, name: &str, body: &Value) -> Result<(String, Value, Reshape), EsError> {
+impl Builder<'_> {
+    /// The buckets of a `range` or `date_range` and the query of each: `from` inclusive, `to`
+    /// exclusive. Dates take the aggregation's `format`, `time_zone` and date math.
+    #[allow(clippy::type_complexity)]
+    fn ranges(
+        &self,
+        name: &str,
+        kind: &str,
+        body: &Value,
+    ) -> Result<(Vec<(String, Map<String, Value>)>, Vec<Box<dyn Query>>), EsError> {
         let field = body
             .get("field")
             .and_then(Value::as_str)
             .ok_or_else(|| parsing(format!("aggregation [{name}] requires a [field]")))?;
-        if body.get("time_zone").is_some() {
-            return Err(EsError::bad_request(format!(
-                "aggregation [{name}]: [time_zone] on date_range is not supported yet: give \
-                 dates with an offset"
-            )));
-        }
-        let format = self.date_format(field, body)?;
+        column_of(&self.mappings, field, self.fields)?;
         let Some(Value::Array(items)) = body.get("ranges") else {
             return Err(parsing(format!(
-                "aggregation [{name}]: [date_range] requires [ranges]"
+                "aggregation [{name}]: [{kind}] requires [ranges]"
             )));
         };
-        let mut ranges = Vec::new();
-        let mut tantivy_ranges = Vec::new();
+        let dates = kind == "date_range" || self.is_date(body);
+        let zone_name = body.get("time_zone").and_then(Value::as_str);
+        let zone = parse_time_zone(zone_name)?;
+        let key_format = KeyFormat::parse(body.get("format").and_then(Value::as_str))?;
+        let format = self.date_format(field, body)?;
+        let offset_ms = |ms: i64| -> i64 {
+            Timestamp::from_millisecond(ms)
+                .map(|at| i64::from(zone.to_offset(at).seconds()) * 1000)
+                .unwrap_or(0)
+        };
+        let mut buckets = Vec::new();
+        let mut queries = Vec::new();
         for item in items {
-            let from = item
-                .get("from")
-                .filter(|v| !v.is_null())
-                .map(|v| self.date_ms(v, &format, name))
-                .transpose()?;
-            let to = item
-                .get("to")
-                .filter(|v| !v.is_null())
-                .map(|v| self.date_ms(v, &format, name))
-                .transpose()?;
-            let key = item.get("key").and_then(Value::as_str).map(str::to_string);
-            let mut range = Map::new();
-            if let Some(f) = from {
-                range.insert("from".into(), json!(ms_to_ns(f)));
+            let mut shaped = Map::new();
+            let mut bound = Map::new();
+            let mut texts: [Option<String>; 2] = [None, None];
+            for (i, side) in ["from", "to"].into_iter().enumerate() {
+                let Some(value) = item.get(side).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                if dates {
+                    let ms = match value {
+                        Value::Number(n) => n.as_f64().map(|f| f as i64),
+                        Value::String(text) => date_math::parse_zoned(
+                            text,
+                            &format,
+                            self.now_ms,
+                            date_math::Rounding::Down,
+                            &offset_ms,
+                        ),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        EsError::bad_request(format!(
+                            "aggregation [{name}]: cannot read the date [{value}]"
+                        ))
+                    })?;
+                    let text = key_format.render(ms, &zone);
+                    shaped.insert(side.into(), json!(ms as f64));
+                    shaped.insert(format!("{side}_as_string"), json!(text));
+                    texts[i] = Some(text);
+                    bound.insert(if i == 0 { "gte" } else { "lt" }.into(), json!(ms));
+                } else {
+                    let number = value
+                        .as_f64()
+                        .or_else(|| value.as_str().and_then(|t| t.trim().parse().ok()))
+                        .ok_or_else(|| {
+                            parsing(format!("aggregation [{name}]: [{side}] must be a number"))
+                        })?;
+                    shaped.insert(side.into(), json!(number));
+                    texts[i] = Some(java_double(number));
+                    bound.insert(if i == 0 { "gte" } else { "lt" }.into(), json!(number));
+                }
             }
-            if let Some(t) = to {
-                range.insert("to".into(), json!(ms_to_ns(t)));
+            if dates {
+                bound.insert("format".into(), json!("epoch_millis"));
             }
-            tantivy_ranges.push(Value::Object(range));
-            ranges.push((from, to, key));
+            let key = item
+                .get("key")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}-{}",
+                        texts[0].as_deref().unwrap_or("*"),
+                        texts[1].as_deref().unwrap_or("*")
+                    )
+                });
+            queries.push(crate::search::build_query(
+                self.index,
+                &json!({"range": {field: bound}}),
+                self.fields,
+            )?);
+            buckets.push((key, shaped));
         }
-        let keyed = body.get("keyed").and_then(Value::as_bool).unwrap_or(false);
-        Ok((
-            "range".into(),
-            json!({"field": field, "ranges": tantivy_ranges, "keyed": false}),
-            Reshape::DateRange { ranges, keyed },
-        ))
+        Ok((buckets, queries))
     }
 }
 
@@ -1206,6 +1336,126 @@ fn decode_sort(value: &Value, kind: Option<FieldKind>) -> Value {
     }
 }
 
+/// How date keys are written (`format` of a date histogram or range).
+#[derive(Debug, Clone)]
+enum KeyFormat {
+    Iso,
+    EpochMillis,
+    EpochSecond,
+    /// A Java-style pattern (`yyyy-MM-dd`), as strftime.
+    Pattern(String),
+}
+
+impl KeyFormat {
+    fn parse(spec: Option<&str>) -> Result<Self, EsError> {
+        let Some(spec) = spec else {
+            return Ok(KeyFormat::Iso);
+        };
+        Ok(match spec {
+            "strict_date_optional_time"
+            | "date_optional_time"
+            | "strict_date_time"
+            | "date_time"
+            | "strict_date_optional_time_nanos" => KeyFormat::Iso,
+            "epoch_millis" => KeyFormat::EpochMillis,
+            "epoch_second" => KeyFormat::EpochSecond,
+            "date" | "strict_date" | "yyyy-MM-dd" => KeyFormat::Pattern("%Y-%m-%d".into()),
+            pattern => KeyFormat::Pattern(java_to_strftime(pattern).ok_or_else(|| {
+                EsError::bad_request(format!(
+                    "[format] [{pattern}] is not a date pattern Rampart can write: use letters \
+                     such as yyyy, MM, dd, HH, mm, ss, SSS, quoted literals, or epoch_millis"
+                ))
+            })?),
+        })
+    }
+
+    fn render(&self, ms: i64, zone: &TimeZone) -> String {
+        match self {
+            KeyFormat::Iso => date_string(ms, zone),
+            KeyFormat::EpochMillis => ms.to_string(),
+            KeyFormat::EpochSecond => ms.div_euclid(1000).to_string(),
+            KeyFormat::Pattern(p) => match Timestamp::from_millisecond(ms) {
+                Ok(at) => at.to_zoned_datetime(zone.clone()).strftime(p).to_string(),
+                Err(_) => ms.to_string(),
+            },
+        }
+    }
+}
+
+/// Writes epoch milliseconds in a date `format` (UTC), for values returned beside a hit.
+pub(crate) fn key_format(spec: Option<&str>) -> Result<impl Fn(i64) -> String, EsError> {
+    let format = KeyFormat::parse(spec)?;
+    Ok(move |ms: i64| format.render(ms, &TimeZone::UTC))
+}
+
+/// A Java date pattern as strftime, for the letters dates are usually written with; `None`
+/// for anything else (refused rather than written wrongly).
+fn java_to_strftime(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            let end = chars[i + 1..].iter().position(|&q| q == '\'')? + i + 1;
+            for &literal in &chars[i + 1..end] {
+                if literal == '%' {
+                    out.push_str("%%");
+                } else {
+                    out.push(literal);
+                }
+            }
+            i = end + 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            if c == '%' {
+                out.push_str("%%");
+            } else {
+                out.push(c);
+            }
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        out.push_str(match (c, run) {
+            ('y' | 'u', 2) => "%y",
+            ('y' | 'u', _) => "%Y",
+            ('M', 1) => "%-m",
+            ('M', 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', 1) => "%-d",
+            ('d', _) => "%d",
+            ('H', 1) => "%-H",
+            ('H', _) => "%H",
+            ('h', 1) => "%-I",
+            ('h', _) => "%I",
+            ('m', _) => "%M",
+            ('s', _) => "%S",
+            ('S', _) => "%3f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('Z', _) => "%z",
+            ('X' | 'x', 1..=2) => "%z",
+            ('X' | 'x', _) => "%:z",
+            _ => return None,
+        });
+        i += run;
+    }
+    Some(out)
+}
+
+/// A bucket bound as Java writes a double (`50.0`, `10.5`), which range keys are made of.
+fn java_double(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.1}")
+    } else {
+        format!("{value}")
+    }
+}
+
 /// Range bucket keys tantivy adds that are not results.
 const RANGE_BUCKET_KEYS: &[&str] = &[
     "key",
@@ -1224,6 +1474,37 @@ pub(crate) fn finish(results: &mut Map<String, Value>, plan: &Plan, fetch: &Fetc
 
 fn finish_in(results: &mut Map<String, Value>, plan: &Plan, fetch: &Fetch<'_>, count: Option<u64>) {
     for (name, node) in plan {
+        if let Reshape::Ranges { buckets, keyed } = &node.reshape {
+            let mut keyed_buckets = Map::new();
+            let mut listed = Vec::new();
+            for (i, (key, bounds)) in buckets.iter().enumerate() {
+                let mut found = match results.remove(&format!("{name}\u{1}{i}")) {
+                    Some(Value::Object(b)) => b,
+                    _ => Map::new(),
+                };
+                finish(&mut found, &node.children, fetch);
+                let count = found.remove("doc_count").unwrap_or(json!(0));
+                let mut bucket = Map::new();
+                if !*keyed {
+                    bucket.insert("key".into(), json!(key));
+                }
+                bucket.extend(bounds.clone());
+                bucket.insert("doc_count".into(), count);
+                bucket.extend(found);
+                if *keyed {
+                    keyed_buckets.insert(key.clone(), Value::Object(bucket));
+                } else {
+                    listed.push(Value::Object(bucket));
+                }
+            }
+            let buckets = if *keyed {
+                Value::Object(keyed_buckets)
+            } else {
+                Value::Array(listed)
+            };
+            results.insert(name.clone(), json!({ "buckets": buckets }));
+            continue;
+        }
         if let Reshape::Filters { keys, keyed } = &node.reshape {
             let mut keyed_buckets = Map::new();
             let mut listed = Vec::new();
@@ -1352,7 +1633,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
                 finish(b, &node.children, fetch);
             }
         }
-        Reshape::DateHistogram { keyed } => {
+        Reshape::DateHistogram { keyed, format } => {
             let mut out = Vec::new();
             let buckets = match entry.get_mut("buckets").map(Value::take) {
                 Some(Value::Array(list)) => list,
@@ -1361,7 +1642,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
             };
             for mut bucket in buckets {
                 let ms = bucket["key"].as_f64().unwrap_or(0.0) as i64;
-                let text = date_string(ms, &TimeZone::UTC);
+                let text = format.render(ms, &TimeZone::UTC);
                 if let Value::Object(b) = &mut bucket {
                     b.insert("key".into(), json!(ms));
                     b.insert("key_as_string".into(), json!(text));
@@ -1376,6 +1657,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
             zone,
             min_doc_count,
             keyed,
+            format,
         } => {
             let mut by_start: HashMap<i64, Map<String, Value>> = HashMap::new();
             if let Some(Value::Array(list)) = entry.get_mut("buckets").map(Value::take) {
@@ -1396,7 +1678,7 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
                     bucket.remove(*key);
                 }
                 finish(&mut bucket, &node.children, fetch);
-                let text = date_string(*start, zone);
+                let text = format.render(*start, zone);
                 let mut shaped = Map::new();
                 shaped.insert("key_as_string".into(), json!(text));
                 shaped.insert("key".into(), json!(start));
@@ -1406,54 +1688,39 @@ fn reshape(entry: &mut Value, node: &Node, fetch: &Fetch<'_>, count: Option<u64>
             }
             *entry = json!({ "buckets": keyed_or_listed(out, *keyed) });
         }
-        Reshape::DateRange { ranges, keyed } => {
-            let mut found: Vec<Map<String, Value>> = Vec::new();
-            if let Some(Value::Array(list)) = entry.get_mut("buckets").map(Value::take) {
-                for bucket in list {
-                    if let Value::Object(b) = bucket {
-                        found.push(b);
+        Reshape::Ranges { .. } => {}
+        Reshape::KeyedHistogram => {
+            if let Some(Value::Object(buckets)) = entry.get_mut("buckets").map(Value::take) {
+                let mut out = Map::new();
+                for (key, mut bucket) in buckets {
+                    if let Value::Object(b) = &mut bucket {
+                        finish(b, &node.children, fetch);
                     }
+                    let key = key.parse::<f64>().map(java_double).unwrap_or(key);
+                    out.insert(key, bucket);
+                }
+                *entry = json!({ "buckets": out });
+            }
+        }
+        Reshape::DateMetric => {
+            // Date columns aggregate in nanoseconds; Elasticsearch answers in milliseconds,
+            // with the value written as a date beside it.
+            if let Value::Object(map) = entry {
+                let names: Vec<String> = map.keys().cloned().collect();
+                for name in names {
+                    let ms = match map.get(&name).and_then(Value::as_f64) {
+                        Some(ns) if name != "count" => (ns / 1_000_000.0).round(),
+                        _ => continue,
+                    };
+                    map.insert(name.clone(), json!(ms));
+                    let text_key = if name == "value" {
+                        "value_as_string".to_string()
+                    } else {
+                        format!("{name}_as_string")
+                    };
+                    map.insert(text_key, json!(date_string(ms as i64, &TimeZone::UTC)));
                 }
             }
-            let ns = |v: Option<i64>| v.map(ms_to_ns);
-            let mut out = Vec::new();
-            for (from, to, key) in ranges {
-                let bucket = found.iter().find(|b| {
-                    b.get("from").and_then(Value::as_f64) == ns(*from)
-                        && b.get("to").and_then(Value::as_f64) == ns(*to)
-                });
-                let mut sub = bucket.cloned().unwrap_or_default();
-                let count = sub.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
-                for k in RANGE_BUCKET_KEYS {
-                    sub.remove(*k);
-                }
-                finish(&mut sub, &node.children, fetch);
-                let from_text = from.map(|f| date_string(f, &TimeZone::UTC));
-                let to_text = to.map(|t| date_string(t, &TimeZone::UTC));
-                let key = key.clone().unwrap_or_else(|| {
-                    format!(
-                        "{}-{}",
-                        from_text.as_deref().unwrap_or("*"),
-                        to_text.as_deref().unwrap_or("*")
-                    )
-                });
-                let mut shaped = Map::new();
-                if !*keyed {
-                    shaped.insert("key".into(), json!(key));
-                }
-                if let (Some(f), Some(text)) = (from, &from_text) {
-                    shaped.insert("from".into(), json!(*f as f64));
-                    shaped.insert("from_as_string".into(), json!(text));
-                }
-                if let (Some(t), Some(text)) = (to, &to_text) {
-                    shaped.insert("to".into(), json!(*t as f64));
-                    shaped.insert("to_as_string".into(), json!(text));
-                }
-                shaped.insert("doc_count".into(), json!(count));
-                shaped.extend(sub);
-                out.push((key, Value::Object(shaped)));
-            }
-            *entry = json!({ "buckets": keyed_or_listed(out, *keyed) });
         }
     }
 }

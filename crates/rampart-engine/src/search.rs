@@ -272,12 +272,14 @@ fn build_unboosted(
         }
         "match_phrase" => {
             let (field, value) = single_field(kind, body)?;
-            let text = match &value {
-                Value::Object(o) => o
-                    .get("query")
-                    .cloned()
-                    .ok_or_else(|| parsing("[match_phrase] query requires [query]"))?,
-                v => v.clone(),
+            let (text, slop) = match &value {
+                Value::Object(o) => (
+                    o.get("query")
+                        .cloned()
+                        .ok_or_else(|| parsing("[match_phrase] query requires [query]"))?,
+                    o.get("slop").and_then(Value::as_u64).unwrap_or(0),
+                ),
+                v => (v.clone(), 0),
             };
             if fields.is_some_and(|allowed| !allowed(&field)) {
                 return Ok(Box::new(EmptyQuery));
@@ -291,7 +293,11 @@ fn build_unboosted(
                             terms.into_iter().next().unwrap_or_else(|| unreachable!()),
                             IndexRecordOption::WithFreqs,
                         )),
-                        _ => Box::new(tantivy::query::PhraseQuery::new(terms)),
+                        _ => {
+                            let mut phrase = tantivy::query::PhraseQuery::new(terms);
+                            phrase.set_slop(u32::try_from(slop).unwrap_or(u32::MAX));
+                            Box::new(phrase)
+                        }
                     })
                 }
                 _ => term_query(index, &mappings, &field, &text, fields),
@@ -717,9 +723,32 @@ fn range_query(
         .get("include_upper")
         .and_then(Value::as_bool)
         .unwrap_or(true);
+    let integral = matches!(
+        mapping.kind,
+        FieldKind::Long | FieldKind::Integer | FieldKind::Short | FieldKind::Byte
+    );
     for (key, value) in spec {
         if value.is_null() {
             continue;
+        }
+        // A fractional bound on a whole-number field becomes the nearest whole number inside
+        // it (`gt 9.5` is `gte 10`, `lt 10.5` is `lte 10`), as Elasticsearch reads it.
+        let fraction = value
+            .as_f64()
+            .or_else(|| value.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+            .filter(|f| integral && f.is_finite() && f.fract() != 0.0);
+        if let Some(f) = fraction {
+            match key.as_str() {
+                "gt" | "gte" | "from" => {
+                    lower = Bound::Included(term_of(&json!(f.ceil() as i64), Down)?);
+                    continue;
+                }
+                "lt" | "lte" | "to" => {
+                    upper = Bound::Included(term_of(&json!(f.floor() as i64), Up)?);
+                    continue;
+                }
+                _ => {}
+            }
         }
         match key.as_str() {
             "gte" => lower = Bound::Included(term_of(value, Down)?),
@@ -999,6 +1028,12 @@ pub(crate) struct SearchRequest {
     /// Whether hits carry their `sort` values (when the client sorted, or paged a point in
     /// time).
     pub show_sort: bool,
+    /// Hits scoring below this are left out, of the total and the aggregations too.
+    pub min_score: Option<f32>,
+    /// Narrows the hits after the aggregations saw them.
+    pub post_filter: Option<Value>,
+    /// `fields` entries' date `format`s, by field pattern.
+    pub field_formats: HashMap<String, String>,
 }
 
 pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
@@ -1024,6 +1059,9 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
         pit: None,
         hidden_tiebreak: false,
         show_sort: false,
+        min_score: None,
+        post_filter: None,
+        field_formats: HashMap::new(),
     };
     for (key, value) in map {
         match key.as_str() {
@@ -1089,7 +1127,14 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
                     match item {
                         Value::String(f) => request.fields.push(f.clone()),
                         Value::Object(o) => match o.get("field").and_then(Value::as_str) {
-                            Some(f) => request.fields.push(f.to_string()),
+                            Some(f) => {
+                                request.fields.push(f.to_string());
+                                if let Some(format) = o.get("format").and_then(Value::as_str) {
+                                    request
+                                        .field_formats
+                                        .insert(f.to_string(), format.to_string());
+                                }
+                            }
                             None => {
                                 return Err(parsing(format!(
                                     "[{key}] entries need a [field], got [{item}]"
@@ -1128,13 +1173,26 @@ pub(crate) fn parse_request(body: &Value) -> Result<SearchRequest, EsError> {
                 }
                 request.aggregations = Some(value.clone());
             }
+            "min_score" => {
+                request.min_score = Some(
+                    value
+                        .as_f64()
+                        .ok_or_else(|| parsing("[min_score] must be a number"))?
+                        as f32,
+                );
+            }
+            "post_filter" => {
+                if !value.is_object() {
+                    return Err(parsing("[post_filter] must be a query object"));
+                }
+                request.post_filter = Some(value.clone());
+            }
             "timeout"
             | "version"
             | "seq_no_primary_term"
             | "stored_fields"
             | "explain"
             | "track_scores"
-            | "min_score"
             | "terminate_after"
             | "profile" => {}
             other => {
@@ -1250,6 +1308,60 @@ impl Target {
     }
 }
 
+/// Dates in `fields` are written in the field's (or the requested) format, not as sent.
+fn format_dates(
+    mappings: &Mappings,
+    formats: &HashMap<String, String>,
+    values: &mut Map<String, Value>,
+) -> Result<(), EsError> {
+    for (path, list) in values.iter_mut() {
+        let Some(field) = mappings.field(path).filter(|f| f.kind == FieldKind::Date) else {
+            continue;
+        };
+        let parse_with = field
+            .date_format
+            .clone()
+            .unwrap_or_else(DateFormat::default_format);
+        let requested = formats
+            .iter()
+            .find(|(pattern, _)| crate::names::glob_match(pattern, path))
+            .map(|(_, f)| f.as_str());
+        let write_with = crate::aggs::key_format(requested)?;
+        if let Value::Array(items) = list {
+            for item in items.iter_mut() {
+                let ms = match &*item {
+                    Value::String(text) => parse_with.parse_str(text),
+                    Value::Number(n) => n.as_f64().and_then(|f| parse_with.parse_number(f)),
+                    _ => None,
+                };
+                if let Some(ms) = ms {
+                    *item = json!(write_with(ms));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a collector, passing it only documents scoring at least `min_score` when one is set.
+fn collect<C: tantivy::collector::Collector>(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    collector: C,
+    min_score: Option<f32>,
+) -> tantivy::Result<C::Fruit> {
+    match min_score {
+        None => searcher.search(query, &collector),
+        Some(min) => searcher.search(
+            query,
+            &crate::sort::MinScore {
+                inner: collector,
+                min,
+            },
+        ),
+    }
+}
+
 fn score_hits(top: Vec<(f32, tantivy::DocAddress)>) -> Vec<SortedHit> {
     top.into_iter()
         .map(|(score, addr)| (vec![SortValue::Number(f64::from(score))], score, addr))
@@ -1359,7 +1471,34 @@ pub(crate) fn search(
         // One pass collects the count, the page and the aggregations together, except where
         // tantivy answers alone much faster: a count of a term or of everything is read from
         // the index statistics, and a score-ranked page skips blocks that cannot make the cut.
+        let min_score = request.min_score;
+        // A post_filter narrows the hits, not the aggregations: those run apart, on the query.
+        let (query, agg_collector, filtered_part) = match &request.post_filter {
+            None => (query, agg_collector, None),
+            Some(filter) => {
+                let part = match agg_collector {
+                    Some(c) => Some(
+                        collect(searcher, query.as_ref(), c, min_score)
+                            .map_err(|e| aggregation_error(&e))?,
+                    ),
+                    None => None,
+                };
+                let narrowed: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, query),
+                    (
+                        Occur::Must,
+                        Box::new(tantivy::query::ConstScoreQuery::new(
+                            build_query(index, filter, target.restrictions.fields.as_ref())?,
+                            0.0,
+                        )) as Box<dyn Query>,
+                    ),
+                ]));
+                (narrowed, None, part)
+            }
+        };
         let cheap_count = target.restrictions.query.is_none()
+            && min_score.is_none()
+            && request.post_filter.is_none()
             && request
                 .query
                 .as_object()
@@ -1370,9 +1509,9 @@ pub(crate) fn search(
             Option<IntermediateAggregationResults>,
             Vec<SortedHit>,
         ) = if by_score_only && (wanted == 0 || cheap_count) {
-            let (count, part) = searcher
-                .search(&query, &(Count, agg_collector))
-                .map_err(|e| search_failed(&e))?;
+            let (count, part) =
+                collect(searcher, query.as_ref(), (Count, agg_collector), min_score)
+                    .map_err(|e| search_failed(&e))?;
             let top = if wanted == 0 {
                 Vec::new()
             } else {
@@ -1384,16 +1523,17 @@ pub(crate) fn search(
             };
             (count, part, top)
         } else if by_score_only {
-            let (count, top, part) = searcher
-                .search(
-                    &query,
-                    &(
-                        Count,
-                        TopDocs::with_limit(wanted).order_by_score(),
-                        agg_collector,
-                    ),
-                )
-                .map_err(|e| search_failed(&e))?;
+            let (count, top, part) = collect(
+                searcher,
+                query.as_ref(),
+                (
+                    Count,
+                    TopDocs::with_limit(wanted).order_by_score(),
+                    agg_collector,
+                ),
+                min_score,
+            )
+            .map_err(|e| search_failed(&e))?;
             (count, part, score_hits(top))
         } else {
             let mappings = index.state().mappings.clone();
@@ -1418,14 +1558,18 @@ pub(crate) fn search(
                 after: request.search_after.clone(),
                 limit: wanted.max(1),
             };
-            let (count, top, part) = searcher
-                .search(&query, &(Count, collector, agg_collector))
-                .map_err(|e| search_failed(&e))?;
+            let (count, top, part) = collect(
+                searcher,
+                query.as_ref(),
+                (Count, collector, agg_collector),
+                min_score,
+            )
+            .map_err(|e| search_failed(&e))?;
             (count, part, top)
         };
         total += count;
         hits.extend(top.into_iter().map(|hit| (i, hit)));
-        if let Some(part) = part {
+        if let Some(part) = part.or(filtered_part) {
             match &mut aggregated {
                 None => aggregated = Some(part),
                 Some(all) => all.merge_fruits(part).map_err(|e| aggregation_error(&e))?,
@@ -1511,7 +1655,8 @@ pub(crate) fn search(
                 source = crate::source::filter_fields(&source, allowed.as_ref());
             }
             if !request.fields.is_empty() {
-                let values = crate::source::field_values(&source, &request.fields);
+                let mut values = crate::source::field_values(&source, &request.fields);
+                format_dates(&index.state().mappings, &request.field_formats, &mut values)?;
                 if !values.is_empty() {
                     hit["fields"] = Value::Object(values);
                 }

@@ -409,6 +409,58 @@ impl Collector for TopSorted {
     }
 }
 
+/// Passes the wrapped collector only the documents scoring at least `min` (`min_score`).
+pub(crate) struct MinScore<C> {
+    pub inner: C,
+    pub min: f32,
+}
+
+pub(crate) struct MinScoreSegment<S> {
+    inner: S,
+    min: f32,
+}
+
+impl<S: SegmentCollector> SegmentCollector for MinScoreSegment<S> {
+    type Fruit = S::Fruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if score >= self.min {
+            self.inner.collect(doc, score);
+        }
+    }
+
+    fn harvest(self) -> S::Fruit {
+        self.inner.harvest()
+    }
+}
+
+impl<C: Collector> Collector for MinScore<C> {
+    type Fruit = C::Fruit;
+    type Child = MinScoreSegment<C::Child>;
+
+    fn for_segment(
+        &self,
+        segment_ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        Ok(MinScoreSegment {
+            inner: self.inner.for_segment(segment_ord, segment)?,
+            min: self.min,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<<Self::Child as SegmentCollector>::Fruit>,
+    ) -> tantivy::Result<C::Fruit> {
+        self.inner.merge_fruits(fruits)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
