@@ -427,55 +427,16 @@ impl Builder<'_> {
                 "range" | "date_range" => {
                     let (buckets, queries) = self.ranges(name, &kind, &body)?;
                     let keyed = body.get("keyed").and_then(Value::as_bool).unwrap_or(false);
-                    let mut children = Plan::new();
-                    for (i, query) in queries.into_iter().enumerate() {
-                        let sibling = format!("{name}\u{1}{i}");
-                        let mut sibling_path = path.to_vec();
-                        sibling_path.push(sibling.clone());
-                        let (sub_json, sub_plan) = match subs {
-                            Some(s) => self.convert(s, &sibling_path)?,
-                            None => (json!({}), Plan::new()),
-                        };
-                        self.filters.push((sibling_path, query));
-                        out.insert(
-                            sibling,
-                            json!({"filter": "__rampart_prebuilt", "aggs": sub_json}),
-                        );
-                        children = sub_plan;
-                    }
-                    plan.insert(
-                        name.clone(),
-                        Node {
-                            reshape: Reshape::Ranges { buckets, keyed },
-                            children,
-                        },
-                    );
+                    let children = self.siblings(name, path, subs, queries, &mut out)?;
+                    let reshape = Reshape::Ranges { buckets, keyed };
+                    plan.insert(name.clone(), Node { reshape, children });
                     continue;
                 }
                 "filters" => {
                     let (keys, queries, keyed) = self.filters_of(name, &body)?;
-                    for (i, query) in queries.into_iter().enumerate() {
-                        let sibling = format!("{name}\u{1}{i}");
-                        let mut sibling_path = path.to_vec();
-                        sibling_path.push(sibling.clone());
-                        let (sub_json, sub_plan) = match subs {
-                            Some(s) => self.convert(s, &sibling_path)?,
-                            None => (json!({}), Plan::new()),
-                        };
-                        self.filters.push((sibling_path, query));
-                        out.insert(
-                            sibling,
-                            json!({"filter": "__rampart_prebuilt", "aggs": sub_json}),
-                        );
-                        // Every sibling has the same children: keep one copy of their plan.
-                        plan.entry(name.clone()).or_insert(Node {
-                            reshape: Reshape::Filters {
-                                keys: keys.clone(),
-                                keyed,
-                            },
-                            children: sub_plan,
-                        });
-                    }
+                    let children = self.siblings(name, path, subs, queries, &mut out)?;
+                    let reshape = Reshape::Filters { keys, keyed };
+                    plan.insert(name.clone(), Node { reshape, children });
                     continue;
                 }
                 "filter" | "missing" => {
@@ -576,6 +537,35 @@ impl Builder<'_> {
             );
         }
         Ok((Value::Object(out), plan))
+    }
+
+    /// One filter aggregation per query, named `name\u{1}i`, each with the same
+    /// sub-aggregations; returns their (shared) plan.
+    fn siblings(
+        &mut self,
+        name: &str,
+        path: &[String],
+        subs: Option<&Value>,
+        queries: Vec<Box<dyn Query>>,
+        out: &mut Map<String, Value>,
+    ) -> Result<Plan, EsError> {
+        let mut children = Plan::new();
+        for (i, query) in queries.into_iter().enumerate() {
+            let sibling = format!("{name}\u{1}{i}");
+            let mut sibling_path = path.to_vec();
+            sibling_path.push(sibling.clone());
+            let (sub_json, sub_plan) = match subs {
+                Some(s) => self.convert(s, &sibling_path)?,
+                None => (json!({}), Plan::new()),
+            };
+            self.filters.push((sibling_path, query));
+            out.insert(
+                sibling,
+                json!({"filter": "__rampart_prebuilt", "aggs": sub_json}),
+            );
+            children = sub_plan;
+        }
+        Ok(children)
     }
 
     #[allow(clippy::type_complexity)]
