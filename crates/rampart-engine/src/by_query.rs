@@ -1,6 +1,8 @@
-//! `_delete_by_query` and `_update_by_query`: a point-in-time walk over the matching documents
-//! in pages, each page written back as one bulk request whose items carry the sequence number
-//! the walk saw, so a document changed meanwhile is a version conflict, never overwritten.
+//! `_delete_by_query` and `_update_by_query`: one streaming walk over a fixed view of each
+//! index's matches, written back in batches of one bulk request each. Every item carries the
+//! sequence number read just before the batch, so a document changed in between is a version
+//! conflict, never overwritten. (A change made after the view was taken and before that read
+//! is not detected: the search index does not keep sequence numbers.)
 //!
 //! Every write goes through the same bulk path and the same per-index authorization as `_bulk`:
 //! this module never writes to an index directly, and it only sees the documents the reader's
@@ -15,8 +17,10 @@ use rampart_action::data::{
 use rampart_action::{ActionResponse, EsError, IndexScope};
 use serde_json::{Value, json};
 
+use tantivy::query::EnableScoring;
+use tantivy::{DocSet, TERMINATED};
+
 use crate::search::{self, Target};
-use crate::sort::SortSpec;
 use crate::{Engine, Index};
 
 /// Documents per search page and per bulk request (Elasticsearch's default scroll size).
@@ -98,57 +102,57 @@ pub(crate) fn run(
         scope.require("indices:data/read/search", &index.name)?;
     }
     let targets: Vec<Target> = resolved.iter().map(|i| Target::now(i, scope)).collect();
-    let mut search_request = search::parse_request(&json!({
-        "query": query,
-        "size": BATCH,
-        "_source": false,
-        "track_total_hits": true,
-    }))?;
-    search_request.sort = vec![SortSpec {
-        field: "_shard_doc".into(),
-        descending: false,
-        missing_first: false,
-        unmapped: false,
-    }];
     let mut report = Report::default();
-    loop {
-        let budget = max_docs.map(|m| m.saturating_sub(report.total));
-        if budget == Some(0) {
+    // One streaming walk over each index's fixed view: every match is visited once, however
+    // many there are, and nothing but the current batch is held.
+    'walk: for target in &targets {
+        let index = &target.index;
+        let restricted = search::restricted_query(index, &query, &target.restrictions)?;
+        let weight = restricted
+            .weight(EnableScoring::disabled_from_searcher(&target.searcher))
+            .map_err(|e| walk_failed(&e))?;
+        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+        for (ord, segment) in target.searcher.segment_readers().iter().enumerate() {
+            let ids = search::id_column(&target.searcher, u32::try_from(ord).unwrap_or(0))?;
+            let mut scorer = weight.scorer(segment, 1.0).map_err(|e| walk_failed(&e))?;
+            let alive = segment.alive_bitset();
+            while scorer.doc() != TERMINATED {
+                let doc = scorer.doc();
+                if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                    batch.push(search::doc_id(&ids, index, doc)?);
+                }
+                let budget = max_docs.map(|m| m.saturating_sub(report.total + batch.len() as u64));
+                if batch.len() == BATCH || budget == Some(0) {
+                    let ids = std::mem::take(&mut batch);
+                    let stop = write_batch(
+                        engine,
+                        target,
+                        ids,
+                        &request,
+                        partial.as_ref(),
+                        proceed,
+                        scope,
+                        &mut report,
+                    )?;
+                    if stop || budget == Some(0) {
+                        break 'walk;
+                    }
+                }
+                scorer.advance();
+            }
+        }
+        let stop = write_batch(
+            engine,
+            target,
+            batch,
+            &request,
+            partial.as_ref(),
+            proceed,
+            scope,
+            &mut report,
+        )?;
+        if stop {
             break;
-        }
-        if let Some(b) = budget {
-            search_request.size = BATCH.min(usize::try_from(b).unwrap_or(BATCH));
-        }
-        let page = search::search(&targets, &search_request, u64::MAX)?;
-        let hits = page.response["hits"]["hits"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let mut items = Vec::with_capacity(hits.len());
-        for hit in &hits {
-            let (Some(name), Some(id)) = (hit["_index"].as_str(), hit["_id"].as_str()) else {
-                continue;
-            };
-            let Some(index) = resolved.iter().find(|i| i.name == name) else {
-                continue;
-            };
-            if let Some(item) = write_for(index, id, request.delete, partial.as_ref())? {
-                items.push(item);
-            }
-        }
-        // A page may come back empty while the walk goes on: document-level security can
-        // hide every hit of one page.
-        if !items.is_empty() {
-            report.total += items.len() as u64;
-            report.batches += 1;
-            let response = crate::api::bulk(engine, items, Refresh::False, scope)?;
-            if report.absorb(&response.body, request.delete, proceed) {
-                break;
-            }
-        }
-        match page.last_keys {
-            Some(keys) => search_request.search_after = Some(keys),
-            None => break,
         }
     }
     if request.refresh {
@@ -191,17 +195,54 @@ pub(crate) fn run(
     })
 }
 
-/// The write for one matching document, conditioned on the version the walk saw; `None`
-/// when the document is already gone.
+fn walk_failed(e: &tantivy::TantivyError) -> EsError {
+    EsError::new(500, "exception", format!("walking the matches failed: {e}"))
+}
+
+/// Writes one batch of matches as one bulk request; returns whether to stop.
+#[allow(clippy::too_many_arguments)]
+fn write_batch(
+    engine: &Engine,
+    target: &Target,
+    ids: Vec<String>,
+    request: &ByQuery<'_>,
+    partial: Option<&Value>,
+    proceed: bool,
+    scope: &dyn IndexScope,
+    report: &mut Report,
+) -> Result<bool, EsError> {
+    let index = &target.index;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let Some(record) = index.get(id)? else {
+            continue;
+        };
+        // The store may hold a newer version than the walk matched: a reader limited by
+        // document-level security may touch it only if that version is visible to them too.
+        if let Some(documents) = &target.restrictions.query
+            && !search::document_visible(index, id, record.seq_no, documents)?
+        {
+            continue;
+        }
+        items.push(write_for(index, id, record, request.delete, partial));
+    }
+    if items.is_empty() {
+        return Ok(false);
+    }
+    report.total += items.len() as u64;
+    report.batches += 1;
+    let response = crate::api::bulk(engine, items, Refresh::False, scope)?;
+    Ok(report.absorb(&response.body, request.delete, proceed))
+}
+
+/// The write for one matching document, conditioned on the version read just before it.
 fn write_for(
     index: &Arc<Index>,
     id: &str,
+    record: crate::DocRecord,
     delete: bool,
     partial: Option<&Value>,
-) -> Result<Option<BulkItem>, EsError> {
-    let Some(record) = index.get(id)? else {
-        return Ok(None);
-    };
+) -> BulkItem {
     let write = match (delete, partial) {
         (true, _) => DocWrite::Delete { id: id.to_string() },
         (false, Some(doc)) => DocWrite::Update {
@@ -212,11 +253,11 @@ fn write_for(
         // changes, as Elasticsearch's update-by-query without a script does.
         (false, None) => DocWrite::Index {
             id: Some(id.to_string()),
-            source: record.source.clone(),
+            source: record.source,
             create: false,
         },
     };
-    Ok(Some(BulkItem::Write(WriteItem {
+    BulkItem::Write(WriteItem {
         index: index.name.clone(),
         write,
         conditions: WriteConditions {
@@ -226,7 +267,7 @@ fn write_for(
         },
         routing: None,
         retry_on_conflict: 0,
-    })))
+    })
 }
 
 #[derive(Default)]

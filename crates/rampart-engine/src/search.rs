@@ -1771,7 +1771,7 @@ pub(crate) fn count(
     }))
 }
 
-fn id_column(
+pub(crate) fn id_column(
     searcher: &tantivy::Searcher,
     segment_ord: u32,
 ) -> Result<tantivy::columnar::StrColumn, EsError> {
@@ -1783,7 +1783,7 @@ fn id_column(
         .ok_or_else(|| EsError::new(500, "exception", "the _id column is missing"))
 }
 
-fn doc_id(
+pub(crate) fn doc_id(
     column: &tantivy::columnar::StrColumn,
     index: &Index,
     doc: tantivy::DocId,
