@@ -105,6 +105,13 @@ pub(crate) fn run(
     let mut report = Report::default();
     // One streaming walk over each index's fixed view: every match is visited once, however
     // many there are, and nothing but the current batch is held.
+    let writer = Writer {
+        engine,
+        delete: request.delete,
+        partial: partial.as_ref(),
+        proceed,
+        scope,
+    };
     'walk: for target in &targets {
         let index = &target.index;
         let restricted = search::restricted_query(index, &query, &target.restrictions)?;
@@ -123,17 +130,7 @@ pub(crate) fn run(
                 }
                 let budget = max_docs.map(|m| m.saturating_sub(report.total + batch.len() as u64));
                 if batch.len() == BATCH || budget == Some(0) {
-                    let ids = std::mem::take(&mut batch);
-                    let stop = write_batch(
-                        engine,
-                        target,
-                        ids,
-                        &request,
-                        partial.as_ref(),
-                        proceed,
-                        scope,
-                        &mut report,
-                    )?;
+                    let stop = writer.write(target, std::mem::take(&mut batch), &mut report)?;
                     if stop || budget == Some(0) {
                         break 'walk;
                     }
@@ -141,17 +138,7 @@ pub(crate) fn run(
                 scorer.advance();
             }
         }
-        let stop = write_batch(
-            engine,
-            target,
-            batch,
-            &request,
-            partial.as_ref(),
-            proceed,
-            scope,
-            &mut report,
-        )?;
-        if stop {
+        if writer.write(target, batch, &mut report)? {
             break;
         }
     }
@@ -199,40 +186,46 @@ fn walk_failed(e: &tantivy::TantivyError) -> EsError {
     EsError::new(500, "exception", format!("walking the matches failed: {e}"))
 }
 
-/// Writes one batch of matches as one bulk request; returns whether to stop.
-#[allow(clippy::too_many_arguments)]
-fn write_batch(
-    engine: &Engine,
-    target: &Target,
-    ids: Vec<String>,
-    request: &ByQuery<'_>,
-    partial: Option<&Value>,
+/// How a batch of matches is written.
+struct Writer<'a> {
+    engine: &'a Engine,
+    delete: bool,
+    partial: Option<&'a Value>,
     proceed: bool,
-    scope: &dyn IndexScope,
-    report: &mut Report,
-) -> Result<bool, EsError> {
-    let index = &target.index;
-    let mut items = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let Some(record) = index.get(id)? else {
-            continue;
-        };
-        // The store may hold a newer version than the walk matched: a reader limited by
-        // document-level security may touch it only if that version is visible to them too.
-        if let Some(documents) = &target.restrictions.query
-            && !search::document_visible(index, id, record.seq_no, documents)?
-        {
-            continue;
+    scope: &'a dyn IndexScope,
+}
+
+impl Writer<'_> {
+    /// Writes one batch of matches as one bulk request; returns whether to stop.
+    fn write(
+        &self,
+        target: &Target,
+        ids: Vec<String>,
+        report: &mut Report,
+    ) -> Result<bool, EsError> {
+        let index = &target.index;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let Some(record) = index.get(id)? else {
+                continue;
+            };
+            // The store may hold a newer version than the walk matched: a reader limited by
+            // document-level security may touch it only if that version is visible to them too.
+            if let Some(documents) = &target.restrictions.query
+                && !search::document_visible(index, id, record.seq_no, documents)?
+            {
+                continue;
+            }
+            items.push(write_for(index, id, record, self.delete, self.partial));
         }
-        items.push(write_for(index, id, record, request.delete, partial));
+        if items.is_empty() {
+            return Ok(false);
+        }
+        report.total += items.len() as u64;
+        report.batches += 1;
+        let response = crate::api::bulk(self.engine, items, Refresh::False, self.scope)?;
+        Ok(report.absorb(&response.body, self.delete, self.proceed))
     }
-    if items.is_empty() {
-        return Ok(false);
-    }
-    report.total += items.len() as u64;
-    report.batches += 1;
-    let response = crate::api::bulk(engine, items, Refresh::False, scope)?;
-    Ok(report.absorb(&response.body, request.delete, proceed))
 }
 
 /// The write for one matching document, conditioned on the version read just before it.
