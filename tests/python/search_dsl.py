@@ -609,6 +609,10 @@ def fields_and_highlight():
                   for m in re.findall(r"<em>(.*?)</em>", f)}),
           sorted({t for d in docs for t in tokens(d["title"]) if t.startswith("qui")}))
     check("every prefix hit is highlighted", all("highlight" in h for h in hits), True)
+    hits = es.search(index="dsl", size=1000, q="title:fox", highlight={"fields": {"title": {}}})
+    check("highlight a query string: its words",
+          sorted({m.lower() for h in hits["hits"]["hits"] for f in h["highlight"]["title"]
+                  for m in re.findall(r"<em>(.*?)</em>", f)}), ["fox"])
     hits = es.search(index="dsl", size=5, query={"term": {"user": "bob"}},
                      fields=["u*"], source=False)["hits"]["hits"]
     check("fields with a pattern", [sorted(h["fields"]) for h in hits], [["user"]] * len(hits))

@@ -151,7 +151,22 @@ impl Highlighter {
         source: &Value,
     ) -> Result<Map<String, Value>, EsError> {
         let mut wanted: HashMap<String, Wanted> = HashMap::new();
-        collect_wanted(index, query, &mut wanted);
+        // query_string text is read as the query DSL it stands for, over the same fields.
+        let expand = |pattern: &str| -> Vec<String> {
+            if !pattern.contains('*') {
+                return vec![pattern.to_string()];
+            }
+            mappings
+                .leaf_fields()
+                .into_iter()
+                .filter(|(path, kind)| {
+                    matches!(*kind, "text" | "keyword") && glob_match(pattern, path)
+                })
+                .map(|(path, _)| path)
+                .take(1024)
+                .collect()
+        };
+        collect_wanted(index, query, &expand, &mut wanted);
         let mut out = Map::new();
         let mut leaves = Vec::new();
         collect_strings(source, "", &mut leaves);
@@ -226,7 +241,12 @@ fn tokens(index: &Index, text: &str) -> Vec<(usize, usize, String)> {
 }
 
 /// Walks the query for the words it looks for, per field.
-fn collect_wanted(index: &Index, query: &Value, out: &mut HashMap<String, Wanted>) {
+fn collect_wanted(
+    index: &Index,
+    query: &Value,
+    expand: &dyn Fn(&str) -> Vec<String>,
+    out: &mut HashMap<String, Wanted>,
+) {
     let Some((kind, body)) = query.as_object().and_then(|m| m.iter().next()) else {
         return;
     };
@@ -297,22 +317,29 @@ fn collect_wanted(index: &Index, query: &Value, out: &mut HashMap<String, Wanted
                 match body.get(clause) {
                     Some(Value::Array(items)) => {
                         for item in items {
-                            collect_wanted(index, item, out);
+                            collect_wanted(index, item, expand, out);
                         }
                     }
-                    Some(item) => collect_wanted(index, item, out),
+                    Some(item) => collect_wanted(index, item, expand, out),
                     None => {}
                 }
             }
         }
+        "query_string" | "simple_query_string" => {
+            if let Ok(translated) =
+                crate::query_string::translate(body, kind == "simple_query_string", expand)
+            {
+                collect_wanted(index, &translated, expand, out);
+            }
+        }
         "constant_score" => {
             if let Some(filter) = body.get("filter") {
-                collect_wanted(index, filter, out);
+                collect_wanted(index, filter, expand, out);
             }
         }
         "boosting" => {
             if let Some(positive) = body.get("positive") {
-                collect_wanted(index, positive, out);
+                collect_wanted(index, positive, expand, out);
             }
         }
         _ => {}
