@@ -598,7 +598,8 @@ fn bench(c: &mut Criterion) {
     ];
 
     // a. term query
-    let term_body = json!({"query": {"term": {"status": 404}}});
+    // Exact totals, as the tantivy side counts them (the default stops at 10,000).
+    let term_body = json!({"track_total_hits": true, "query": {"term": {"status": 404}}});
     let r = rampart.search(&term_body);
     for source in sources(&r) {
         assert_eq!(source["status"], json!(404), "term: Rampart's hit {source}");
@@ -616,7 +617,7 @@ fn bench(c: &mut Criterion) {
         http_logs::iso8601(DAY_FROM_MS),
         http_logs::iso8601(DAY_TO_MS),
     );
-    let bool_body = json!({"query": {"bool": {"filter": [
+    let bool_body = json!({"track_total_hits": true, "query": {"bool": {"filter": [
         {"term": {"status": 200}},
         {"range": {"@timestamp": {"gte": from, "lt": to}}}
     ]}}});
@@ -637,8 +638,7 @@ fn bench(c: &mut Criterion) {
     }
 
     // c. terms aggregation
-    let terms_body =
-        json!({"size": 0, "aggs": {"status": {"terms": {"field": "status", "size": 10}}}});
+    let terms_body = json!({"track_total_hits": true, "size": 0, "aggs": {"status": {"terms": {"field": "status", "size": 10}}}});
     let terms_aggs: Aggregations =
         serde_json::from_value(json!({"status": {"terms": {"field": "status", "size": 10}}}))
             .expect("terms aggregation");
@@ -661,7 +661,7 @@ fn bench(c: &mut Criterion) {
     }
 
     // d. date histogram
-    let hist_body = json!({"size": 0, "aggs": {"hourly": {
+    let hist_body = json!({"track_total_hits": true, "size": 0, "aggs": {"hourly": {
         "date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}
     }}});
     let hist_aggs: Aggregations = serde_json::from_value(json!({"hourly": {

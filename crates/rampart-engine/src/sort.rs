@@ -64,9 +64,26 @@ pub(crate) fn parse_sort(value: &Value) -> Result<Vec<SortSpec>, EsError> {
                         )));
                     }
                 }
+                // Options Rampart cannot honour are refused, never ignored: the order would
+                // silently differ from the one asked for.
+                if let Some(mode) = o.get("mode") {
+                    return Err(parsing(format!(
+                        "[sort] [mode: {mode}] is not supported yet: a document sorts by the \
+                         first value of the field"
+                    )));
+                }
+                let missing = match o.get("missing") {
+                    None => None,
+                    Some(Value::String(m)) => Some(m.clone()),
+                    Some(other) => {
+                        return Err(parsing(format!(
+                            "[sort] missing [{other}] is not supported: use _first or _last"
+                        )));
+                    }
+                };
                 (
                     o.get("order").and_then(Value::as_str).map(str::to_string),
-                    o.get("missing").and_then(Value::as_str).map(str::to_string),
+                    missing,
                 )
             }
             other => return Err(parsing(format!("[sort] cannot read [{other}]"))),
