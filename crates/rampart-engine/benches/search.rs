@@ -14,7 +14,6 @@
 //! `cargo bench -p rampart-engine --bench search`
 
 use std::hint::black_box;
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,19 +23,12 @@ use rampart_action::data::{BulkItem, DocWrite, IndicesOptions, Refresh, WriteIte
 use rampart_action::{DataRequest, Unrestricted};
 use rampart_engine::{Engine, EngineOptions};
 use serde_json::{Value, json};
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::agg_result::AggregationResults;
-use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
-use tantivy::collector::{Count, TopDocs};
 use tantivy::indexer::NoMergePolicy;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, IpAddrOptions, STORED,
-    STRING, Schema, TEXT, Value as _,
-};
-use tantivy::{DateTime, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DateTime, IndexWriter, TantivyDocument};
+use tantivy_logs::{Fields, Tantivy};
 
 mod http_logs;
+mod tantivy_logs;
 
 const INDEX: &str = "logs";
 const SEED: u64 = 1998;
@@ -325,211 +317,76 @@ fn day_overlap(searcher: &tantivy::Searcher, column: &str, from_ms: i64, to_ms: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tantivy directly: the natural typed schema, one writer, one commit.
+// Tantivy directly: the natural typed schema (`tantivy_logs.rs`), one writer.
 
-#[derive(Clone, Copy)]
-struct Fields {
-    timestamp: Field,
-    clientip: Field,
-    request: Field,
-    request_raw: Field,
-    status: Field,
-    size: Field,
-    /// The document as sent, for returning hits as Rampart does.
-    source: Field,
-}
-
-struct Tantivy {
-    index: tantivy::Index,
-    reader: IndexReader,
-    fields: Fields,
-    _dir: tempfile::TempDir,
-}
-
-impl Tantivy {
-    /// Indexes the documents with one writer. `segments == 1`: one commit at the end, with
-    /// tantivy's default merge policy, as one would bulk-load an index. More: a commit after
-    /// each `n / segments` documents and no merges, so the index has that many segments, each
-    /// a slice of time, as Rampart's refreshes and merges leave it.
-    fn setup(n: usize, segments: usize) -> Self {
-        let mut builder = Schema::builder();
-        let fields = Fields {
-            timestamp: builder.add_date_field(
-                "timestamp",
-                DateOptions::default()
-                    .set_indexed()
-                    .set_fast()
-                    .set_precision(DateTimePrecision::Milliseconds),
-            ),
-            clientip: builder.add_ip_addr_field(
-                "clientip",
-                IpAddrOptions::default().set_indexed().set_fast(),
-            ),
-            request: builder.add_text_field("request", TEXT),
-            request_raw: builder.add_text_field("request_raw", STRING | FAST),
-            status: builder.add_u64_field("status", INDEXED | FAST),
-            size: builder.add_u64_field("size", FAST),
-            source: builder.add_bytes_field("_source", STORED),
-        };
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let index = tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("index");
-        let mut writer: IndexWriter<TantivyDocument> = index
-            .writer_with_num_threads(1, TANTIVY_HEAP)
-            .expect("writer");
-        let segments = segments.max(1);
-        if segments > 1 {
-            writer.set_merge_policy(Box::new(NoMergePolicy));
-        }
-        let per_commit = n.div_ceil(segments).max(1);
-        let mut docs = http_logs::log_docs(n, SEED);
-        let mut added = 0usize;
-        let mut spent = Duration::ZERO;
-        loop {
-            // Batches end at commit points.
-            let take = BATCH.min(per_commit - added % per_commit);
-            let batch: Vec<(http_logs::LogDoc, Vec<u8>)> = docs
-                .by_ref()
-                .take(take)
-                .map(|doc| {
-                    let source = serde_json::to_vec(&doc.to_json()).expect("json");
-                    (doc, source)
-                })
-                .collect();
-            if batch.is_empty() {
-                break;
-            }
-            let started = Instant::now();
-            for (doc, source) in &batch {
-                let mut d = TantivyDocument::new();
-                d.add_date(
-                    fields.timestamp,
-                    DateTime::from_timestamp_millis(doc.timestamp_ms),
-                );
-                d.add_ip_addr(fields.clientip, doc.clientip.to_ipv6_mapped());
-                d.add_text(fields.request, &doc.request);
-                d.add_text(fields.request_raw, &doc.request);
-                d.add_u64(fields.status, u64::from(doc.status));
-                d.add_u64(fields.size, doc.size);
-                d.add_bytes(fields.source, source);
-                writer.add_document(d).expect("add");
-            }
-            added += batch.len();
-            if added.is_multiple_of(per_commit) && added < n {
-                writer.commit().expect("commit");
-            }
-            spent += started.elapsed();
-        }
-        let started = Instant::now();
-        writer.commit().expect("commit");
-        spent += started.elapsed();
-        let ingest = spent;
-        let started = Instant::now();
-        writer.wait_merging_threads().expect("merges");
-        let merges = started.elapsed();
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .expect("reader");
-        let tantivy = Tantivy {
-            index,
-            reader,
-            fields,
-            _dir: dir,
-        };
-        eprintln!(
-            "tantivy ({segments} commit(s)): ingested {n} docs in {:.1} s ({:.0} docs/s), \
-             merges {:.1} s more: {} reach into the filtered day, {:.0} MB on disk",
-            ingest.as_secs_f64(),
-            n as f64 / ingest.as_secs_f64(),
-            merges.as_secs_f64(),
-            day_overlap(
-                &tantivy.reader.searcher(),
-                "timestamp",
-                DAY_FROM_MS,
-                DAY_TO_MS
-            ),
-            dir_size(tantivy._dir.path()) as f64 / 1e6,
-        );
-        tantivy
+/// Indexes the documents with one writer. `segments == 1`: one commit at the end, with
+/// tantivy's default merge policy, as one would bulk-load an index. More: a commit after each
+/// `n / segments` documents and no merges, so the index has that many segments, each a slice of
+/// time, as Rampart's refreshes and merges leave it.
+fn tantivy_setup(n: usize, segments: usize) -> (Tantivy, tempfile::TempDir) {
+    let (schema, fields): (_, Fields) = Fields::schema();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let index = tantivy::Index::create_in_dir(dir.path(), schema).expect("index");
+    let mut writer: IndexWriter<TantivyDocument> = index
+        .writer_with_num_threads(1, TANTIVY_HEAP)
+        .expect("writer");
+    let segments = segments.max(1);
+    if segments > 1 {
+        writer.set_merge_policy(Box::new(NoMergePolicy));
     }
-
-    /// Total hits and the 10 best, with their stored documents parsed as Rampart returns them.
-    ///
-    /// Two searches rather than one with the `(Count, TopDocs)` tuple: alone, `Count` of a
-    /// term query is its document frequency (no postings read) and `TopDocs` may skip blocks
-    /// that cannot enter the top 10, both of which the tuple forgoes. The baseline is the
-    /// fastest way tantivy gives the same answer.
-    fn count_and_top10(&self, query: &dyn Query) -> (usize, Vec<Value>) {
-        let searcher = self.reader.searcher();
-        let count = searcher.search(query, &Count).expect("count");
-        let top = searcher
-            .search(query, &TopDocs::with_limit(10).order_by_score())
-            .expect("search");
-        let hits = top
-            .into_iter()
-            .map(|(_, addr)| {
-                let doc: TantivyDocument = searcher.doc(addr).expect("stored document");
-                let bytes = doc
-                    .get_first(self.fields.source)
-                    .and_then(|v| v.as_bytes())
-                    .expect("_source");
-                serde_json::from_slice(bytes).expect("source json")
+    let per_commit = n.div_ceil(segments).max(1);
+    let mut docs = http_logs::log_docs(n, SEED);
+    let mut added = 0usize;
+    let mut spent = Duration::ZERO;
+    loop {
+        // Batches end at commit points.
+        let take = BATCH.min(per_commit - added % per_commit);
+        let batch: Vec<(http_logs::LogDoc, Vec<u8>)> = docs
+            .by_ref()
+            .take(take)
+            .map(|doc| {
+                let source = serde_json::to_vec(&doc.to_json()).expect("json");
+                (doc, source)
             })
             .collect();
-        (count, hits)
+        if batch.is_empty() {
+            break;
+        }
+        let started = Instant::now();
+        for (doc, source) in &batch {
+            writer
+                .add_document(fields.document(doc, source))
+                .expect("add");
+        }
+        added += batch.len();
+        if added.is_multiple_of(per_commit) && added < n {
+            writer.commit().expect("commit");
+        }
+        spent += started.elapsed();
     }
-
-    fn term_status(&self, status: u64) -> (usize, Vec<Value>) {
-        let query = TermQuery::new(
-            Term::from_field_u64(self.fields.status, status),
-            IndexRecordOption::Basic,
-        );
-        self.count_and_top10(&query)
-    }
-
-    fn status_on_day(&self, status: u64, from_ms: i64, to_ms: i64) -> (usize, Vec<Value>) {
-        let ts = self.fields.timestamp;
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_u64(self.fields.status, status),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-            (
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_date(
-                        ts,
-                        DateTime::from_timestamp_millis(from_ms),
-                    )),
-                    Bound::Excluded(Term::from_field_date(
-                        ts,
-                        DateTime::from_timestamp_millis(to_ms),
-                    )),
-                )),
-            ),
-        ]);
-        self.count_and_top10(&query)
-    }
-
-    /// Total hits and the aggregations over every document (`size: 0`); the count on its own,
-    /// where it costs nothing, for the same reason as in [`Tantivy::count_and_top10`].
-    fn aggregate(&self, aggs: &Aggregations) -> (usize, AggregationResults) {
-        let searcher = self.reader.searcher();
-        let collector = AggregationCollector::from_aggs(
-            aggs.clone(),
-            AggContextParams::new(
-                AggregationLimitsGuard::default(),
-                self.index.tokenizers().clone(),
-            ),
-        );
-        let count = searcher.search(&AllQuery, &Count).expect("count");
-        let results = searcher.search(&AllQuery, &collector).expect("aggregation");
-        (count, results)
-    }
+    let started = Instant::now();
+    writer.commit().expect("commit");
+    spent += started.elapsed();
+    let ingest = spent;
+    let started = Instant::now();
+    writer.wait_merging_threads().expect("merges");
+    let merges = started.elapsed();
+    let tantivy = Tantivy::new(index, fields);
+    eprintln!(
+        "tantivy ({segments} commit(s)): ingested {n} docs in {:.1} s ({:.0} docs/s), \
+         merges {:.1} s more: {} reach into the filtered day, {:.0} MB on disk",
+        ingest.as_secs_f64(),
+        n as f64 / ingest.as_secs_f64(),
+        merges.as_secs_f64(),
+        day_overlap(
+            &tantivy.reader.searcher(),
+            "timestamp",
+            DAY_FROM_MS,
+            DAY_TO_MS
+        ),
+        dir_size(dir.path()) as f64 / 1e6,
+    );
+    (tantivy, dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,17 +446,14 @@ fn bench(c: &mut Criterion) {
     // `tantivy`: bulk-loaded with one commit. `tantivy_same_segments`: as many segments as
     // Rampart ended with, so that the layout (a range over time-ordered segments skips most
     // of them) is not mistaken for Rampart's own cost or gain.
-    let tantivies = [
-        ("tantivy", Tantivy::setup(n, 1)),
-        (
-            "tantivy_same_segments",
-            Tantivy::setup(n, segments(&rampart.engine)),
-        ),
-    ];
+    let (plain, _plain_dir) = tantivy_setup(n, 1);
+    let (same_segments, _same_segments_dir) = tantivy_setup(n, segments(&rampart.engine));
+    let tantivies = [("tantivy", plain), ("tantivy_same_segments", same_segments)];
 
     // a. term query
-    // Exact totals, as the tantivy side counts them (the default stops at 10,000).
-    let term_body = json!({"track_total_hits": true, "query": {"term": {"status": 404}}});
+    // `track_total_hits: true` everywhere: the default (10,000) would report `gte 10000` at 1M
+    // documents, where tantivy's answer is the exact count.
+    let term_body = json!({"query": {"term": {"status": 404}}, "track_total_hits": true});
     let r = rampart.search(&term_body);
     for source in sources(&r) {
         assert_eq!(source["status"], json!(404), "term: Rampart's hit {source}");
@@ -617,10 +471,10 @@ fn bench(c: &mut Criterion) {
         http_logs::iso8601(DAY_FROM_MS),
         http_logs::iso8601(DAY_TO_MS),
     );
-    let bool_body = json!({"track_total_hits": true, "query": {"bool": {"filter": [
+    let bool_body = json!({"query": {"bool": {"filter": [
         {"term": {"status": 200}},
         {"range": {"@timestamp": {"gte": from, "lt": to}}}
-    ]}}});
+    ]}}, "track_total_hits": true});
     let in_filter = |source: &Value| {
         let ts = source["@timestamp"].as_str().unwrap_or_default();
         source["status"] == json!(200) && from.as_str() <= ts && ts < to.as_str()
@@ -638,10 +492,8 @@ fn bench(c: &mut Criterion) {
     }
 
     // c. terms aggregation
-    let terms_body = json!({"track_total_hits": true, "size": 0, "aggs": {"status": {"terms": {"field": "status", "size": 10}}}});
-    let terms_aggs: Aggregations =
-        serde_json::from_value(json!({"status": {"terms": {"field": "status", "size": 10}}}))
-            .expect("terms aggregation");
+    let terms_body = json!({"size": 0, "track_total_hits": true, "aggs": {"status": {"terms": {"field": "status", "size": 10}}}});
+    let terms_aggs = tantivy_logs::terms_aggs();
     let r = rampart.search(&terms_body);
     assert_eq!(total(&r), n as u64, "terms: Rampart's total");
     assert_eq!(
@@ -661,13 +513,10 @@ fn bench(c: &mut Criterion) {
     }
 
     // d. date histogram
-    let hist_body = json!({"track_total_hits": true, "size": 0, "aggs": {"hourly": {
+    let hist_body = json!({"size": 0, "track_total_hits": true, "aggs": {"hourly": {
         "date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}
     }}});
-    let hist_aggs: Aggregations = serde_json::from_value(json!({"hourly": {
-        "date_histogram": {"field": "timestamp", "fixed_interval": "1h"}
-    }}))
-    .expect("date histogram");
+    let hist_aggs = tantivy_logs::hourly_aggs();
     let r = rampart.search(&hist_body);
     assert_eq!(
         buckets(&r["aggregations"]["hourly"]),
