@@ -742,9 +742,17 @@ impl Builder<'_> {
             }
         };
         if let Some((lo, hi)) = span {
-            let mut start = unit.floor(lo.saturating_sub(shift), &zone)? + shift;
+            let out_of_range =
+                || EsError::bad_request(format!("aggregation [{name}]: [offset] is out of range"));
+            let mut start = unit
+                .floor(lo.saturating_sub(shift), &zone)?
+                .checked_add(shift)
+                .ok_or_else(out_of_range)?;
             while start <= hi {
-                let end = unit.next(start - shift, &zone)? + shift;
+                let end = unit
+                    .next(start.checked_sub(shift).ok_or_else(out_of_range)?, &zone)?
+                    .checked_add(shift)
+                    .ok_or_else(out_of_range)?;
                 starts.push(start);
                 ranges.push(json!({"from": ms_to_ns(start), "to": ms_to_ns(end)}));
                 if starts.len() > MAX_BUCKETS {

@@ -99,22 +99,38 @@ impl DateFormat {
 
     /// Epoch milliseconds for a string value, or `None` when no alternative matches.
     pub fn parse_str(&self, value: &str) -> Option<i64> {
-        self.alternatives.iter().find_map(|a| match a {
-            Alternative::OptionalTime => parse_optional_time(value),
-            Alternative::EpochMillis => parse_epoch(value, 1),
-            Alternative::EpochSecond => parse_epoch(value, 1000),
-            Alternative::Pattern(tokens) => parse_pattern(tokens, value),
-        })
+        self.alternatives
+            .iter()
+            .find_map(|a| match a {
+                Alternative::OptionalTime => parse_optional_time(value),
+                Alternative::EpochMillis => parse_epoch(value, 1),
+                Alternative::EpochSecond => parse_epoch(value, 1000),
+                Alternative::Pattern(tokens) => parse_pattern(tokens, value),
+            })
+            .filter(|ms| in_range(*ms))
     }
 
     /// Epoch milliseconds for a JSON number, which only the epoch formats accept.
     pub fn parse_number(&self, value: f64) -> Option<i64> {
-        self.alternatives.iter().find_map(|a| match a {
-            Alternative::EpochMillis if value.is_finite() => Some(value as i64),
-            Alternative::EpochSecond if value.is_finite() => Some((value * 1000.0) as i64),
-            _ => None,
-        })
+        self.alternatives
+            .iter()
+            .find_map(|a| match a {
+                Alternative::EpochMillis if value.is_finite() => Some(value as i64),
+                Alternative::EpochSecond if value.is_finite() => Some((value * 1000.0) as i64),
+                _ => None,
+            })
+            .filter(|ms| in_range(*ms))
     }
+}
+
+/// The dates the search index can hold: nanoseconds in an i64, about the years 1677 to 2262
+/// (Elasticsearch's `date_nanos` range; `date` reaches further, which Rampart refuses rather
+/// than wraps).
+pub const MAX_DATE_MS: i64 = i64::MAX / 1_000_000;
+
+/// Whether a date in epoch milliseconds fits the search index.
+pub fn in_range(ms: i64) -> bool {
+    (-MAX_DATE_MS..=MAX_DATE_MS).contains(&ms)
 }
 
 fn parse_epoch(value: &str, unit_ms: i64) -> Option<i64> {
@@ -335,6 +351,24 @@ fn parse_pattern(tokens: &[Token], value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_beyond_what_the_index_holds_are_refused_not_wrapped() {
+        let epoch = DateFormat::parse("epoch_millis").expect("format");
+        assert_eq!(epoch.parse_str("9223372036854"), Some(MAX_DATE_MS));
+        assert_eq!(epoch.parse_str("99999999999999999"), None);
+        assert_eq!(epoch.parse_number(-1e17), None);
+        assert!(
+            DateFormat::default_format()
+                .parse_str("2262-04-12T00:00:00Z")
+                .is_none()
+        );
+        assert!(
+            DateFormat::default_format()
+                .parse_str("2262-04-10T00:00:00Z")
+                .is_some()
+        );
+    }
 
     #[test]
     fn default_format_reads_iso_and_epoch() {

@@ -150,7 +150,7 @@ pub fn parse_zoned(
         };
     }
     let local = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
-    Some(local - offset_ms(local - shift))
+    Some(local - offset_ms(local - shift)).filter(|ms| crate::date::in_range(*ms))
 }
 
 #[cfg(test)]
