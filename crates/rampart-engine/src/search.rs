@@ -1509,9 +1509,17 @@ pub(crate) fn search(
             Option<IntermediateAggregationResults>,
             Vec<SortedHit>,
         ) = if by_score_only && (wanted == 0 || cheap_count) {
-            let (count, part) =
-                collect(searcher, query.as_ref(), (Count, agg_collector), min_score)
-                    .map_err(|e| search_failed(&e))?;
+            // Count alone keeps tantivy's shortcut (a term's document frequency); in a tuple it
+            // would decode every posting.
+            let (count, part) = match agg_collector {
+                None => (
+                    collect(searcher, query.as_ref(), Count, min_score)
+                        .map_err(|e| search_failed(&e))?,
+                    None,
+                ),
+                Some(aggs) => collect(searcher, query.as_ref(), (Count, Some(aggs)), min_score)
+                    .map_err(|e| search_failed(&e))?,
+            };
             let top = if wanted == 0 {
                 Vec::new()
             } else {
