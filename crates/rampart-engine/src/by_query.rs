@@ -205,8 +205,10 @@ impl Writer<'_> {
     ) -> Result<bool, EsError> {
         let index = &target.index;
         let mut items = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let Some(record) = index.get(id)? else {
+        // One store transaction for the batch, not one per document.
+        let wanted: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for (id, record) in ids.iter().zip(index.get_many(&wanted)?) {
+            let Some(record) = record else {
                 continue;
             };
             // The store may hold a newer version than the walk matched: a reader limited by

@@ -152,20 +152,7 @@ impl Highlighter {
     ) -> Result<Map<String, Value>, EsError> {
         let mut wanted: HashMap<String, Wanted> = HashMap::new();
         // query_string text is read as the query DSL it stands for, over the same fields.
-        let expand = |pattern: &str| -> Vec<String> {
-            if !pattern.contains('*') {
-                return vec![pattern.to_string()];
-            }
-            mappings
-                .leaf_fields()
-                .into_iter()
-                .filter(|(path, kind)| {
-                    matches!(*kind, "text" | "keyword") && glob_match(pattern, path)
-                })
-                .map(|(path, _)| path)
-                .take(1024)
-                .collect()
-        };
+        let expand = |pattern: &str| mappings.expand_word_fields(pattern);
         collect_wanted(index, query, &expand, &mut wanted);
         let mut out = Map::new();
         let mut leaves = Vec::new();

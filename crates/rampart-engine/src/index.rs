@@ -575,17 +575,7 @@ impl Index {
 
     /// Reads a document from the store (realtime).
     pub fn get(&self, id: &str) -> Result<Option<DocRecord>, EsError> {
-        let store = self.store_path();
-        let docs = self.read_table(DOCS)?;
-        let Some(bytes) = docs
-            .get(id)
-            .map_err(|e| storage_error(&store, "reading", e))?
-        else {
-            return Ok(None);
-        };
-        DocRecord::decode(bytes.value())
-            .map(Some)
-            .map_err(|e| storage_error(&store, &format!("reading document [{id}] of"), e))
+        Ok(self.get_many(&[id])?.pop().flatten())
     }
 
     /// Several documents by id in one read transaction (a search page's hits).

@@ -1005,6 +1005,23 @@ impl Mappings {
         out
     }
 
+    /// The fields a `query_string` field name or pattern reaches: itself when it has no `*`,
+    /// else the text and keyword fields it matches, at most 1024 (Elasticsearch's field
+    /// expansion limit).
+    pub fn expand_word_fields(&self, pattern: &str) -> Vec<String> {
+        if !pattern.contains('*') {
+            return vec![pattern.to_string()];
+        }
+        self.leaf_fields()
+            .into_iter()
+            .filter(|(path, kind)| {
+                matches!(*kind, "text" | "keyword") && crate::names::glob_match(pattern, path)
+            })
+            .map(|(path, _)| path)
+            .take(1024)
+            .collect()
+    }
+
     /// The mapping of a field by its full path (`user.name`, `message.keyword`).
     pub fn field(&self, path: &str) -> Option<&Field> {
         let mut current = &self.root;

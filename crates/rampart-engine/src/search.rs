@@ -505,23 +505,7 @@ fn build_unboosted(
             }
         }
         "query_string" | "simple_query_string" => {
-            let expand = |pattern: &str| -> Vec<String> {
-                if !pattern.contains('*') {
-                    return vec![pattern.to_string()];
-                }
-                // Patterns reach the fields words can be looked up in: text and keyword, at
-                // most 1024 of them (Elasticsearch's field expansion limit).
-                mappings
-                    .leaf_fields()
-                    .into_iter()
-                    .filter(|(path, kind)| {
-                        matches!(*kind, "text" | "keyword")
-                            && crate::names::glob_match(pattern, path)
-                    })
-                    .map(|(path, _)| path)
-                    .take(1024)
-                    .collect()
-            };
+            let expand = |pattern: &str| mappings.expand_word_fields(pattern);
             let translated =
                 crate::query_string::translate(body, kind == "simple_query_string", &expand)?;
             check_query_size(&translated)?;
